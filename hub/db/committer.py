@@ -1,0 +1,205 @@
+"""Group commit: many concurrent writers, one transaction per batch.
+
+Writers submit a *unit* (a list of writes that must commit together) and
+await it; the committer task takes every unit waiting, runs them in one
+transaction and resolves all their futures after the commit. Within a batch, operations run
+inserts first, then updates, then deletes, then calls, each group in
+submission order; consecutive :class:`Write` operations that share one
+statement object are executed as one ``executemany``, which is what makes thousands of small journal writes per
+second cheap on SQLite and PostgreSQL alike.
+
+If a batch fails, each of its units is retried alone so that one bad unit
+fails only its own writer. On SQLite the whole batch runs in one worker-thread
+call through a synchronous engine: the async adapter costs a thread round trip
+per statement, which dominated the batch time when measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
+
+from hub.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One statement with one parameter set; merged with its neighbours."""
+
+    statement: Executable
+    params: dict[str, Any]
+
+
+Op = Write
+
+
+def _rank(op: Op) -> int:
+    statement = op.statement
+    if getattr(statement, "is_insert", False):
+        return 0
+    if getattr(statement, "is_update", False):
+        return 1
+    return 2
+
+
+def _groups(units: Sequence[Sequence[Op]]) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """The batch as (statement, parameter list) groups, in execution order.
+
+    Inserts first, then updates, then deletes, each in submission order, so that
+    the same statement from many units runs as one executemany.
+    """
+    flat = sorted((op for ops in units for op in ops), key=_rank)
+    groups: list[tuple[Executable, list[dict[str, Any]]]] = []
+    for op in flat:
+        if groups and groups[-1][0] is op.statement:
+            groups[-1][1].append(op.params)
+        else:
+            groups.append((op.statement, [op.params]))
+    return groups
+
+
+@dataclass(slots=True)
+class _Unit:
+    ops: Sequence[Op]
+    future: asyncio.Future[None] = field(repr=False)
+
+
+def _rank(op: Op) -> int:
+    statement = op.statement
+    if getattr(statement, "is_insert", False):
+        return 0
+    if getattr(statement, "is_update", False):
+        return 1
+    return 2
+
+
+def _groups(units: Sequence[Sequence[Op]]) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """The batch as (statement, parameter list) groups, in execution order.
+
+    Inserts first, then updates, then deletes, each in submission order, so that
+    the same statement from many units runs as one executemany.
+    """
+    flat = sorted((op for ops in units for op in ops), key=_rank)
+    groups: list[tuple[Executable, list[dict[str, Any]]]] = []
+    for op in flat:
+        if groups and groups[-1][0] is op.statement:
+            groups[-1][1].append(op.params)
+        else:
+            groups.append((op.statement, [op.params]))
+    return groups
+
+
+@dataclass(slots=True)
+class _Unit:
+    ops: Sequence[Op]
+    future: asyncio.Future[None] = field(repr=False)
+
+
+class Committer:
+    """The single writer task of a database."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, sync_engine: Engine | None = None, max_batch: int = 2000
+    ) -> None:
+        self._engine = engine
+        self._sync_engine = sync_engine
+        self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
+        self._max_batch = max_batch
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.units = 0
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="db-committer")
+
+    async def close(self) -> None:
+        """Finish what was submitted, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def run(self, *ops: Op) -> None:
+        """Commit ``ops`` atomically, together with whatever else is waiting."""
+        if self._task is None:
+            raise StorageError("database writer is not running")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Unit(ops, future))
+        return await future
+
+    def _take_batch(self, first: _Unit) -> list[_Unit]:
+        batch = [first]
+        size = len(first.ops)
+        while size < self._max_batch and not self._queue.empty():
+            unit = self._queue.get_nowait()
+            batch.append(unit)
+            size += len(unit.ops)
+        return batch
+
+    async def _loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = self._take_batch(first)
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Unit]) -> None:
+        live = [u for u in batch if not u.future.done()]
+        try:
+            await self._execute(_groups([u.ops for u in live]))
+        except Exception as exc:
+            if len(live) == 1:
+                self._fail(live[0], exc)
+                return
+            log.warning("batch of %d units failed (%s); retrying one by one", len(live), exc)
+            for unit in live:
+                await self._commit([unit])
+            return
+        self.batches += 1
+        self.units += len(live)
+        for unit in live:
+            if not unit.future.done():
+                unit.future.set_result(None)
+
+    async def _execute(self, groups: list[tuple[Executable, list[dict[str, Any]]]]) -> None:
+        """One transaction; SQLite runs it whole in a worker thread (one hop per batch)."""
+        if self._sync_engine is not None:
+            await asyncio.to_thread(self._execute_sync, self._sync_engine, groups)
+            return
+        async with self._engine.begin() as conn:
+            for statement, params in groups:
+                await conn.execute(statement, params)
+
+    @staticmethod
+    def _execute_sync(
+        engine: Engine, groups: list[tuple[Executable, list[dict[str, Any]]]]
+    ) -> None:
+        with engine.begin() as conn:
+            for statement, params in groups:
+                conn.execute(statement, params)
+
+    @staticmethod
+    def _fail(unit: _Unit, exc: Exception) -> None:
+        if not unit.future.done():
+            error = StorageError(f"database write failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            unit.future.set_exception(error)

@@ -1,0 +1,237 @@
+"""The journal: one record per message, one event per stage, one row per delivery.
+
+Write methods return committer operations so that callers can commit a
+journal change together with whatever else belongs to the same step (the
+blob, the broker publish of the embedded broker). Read methods serve the API
+and the CLI.
+
+Message statuses: ``received`` (stored, waiting for the pipeline), ``rejected``
+(bad input, answered AE/AR), ``routed`` (delivery jobs issued), ``filtered``,
+``unrouted``, ``delivered`` (every delivery done), ``parked`` (a delivery gave
+up; see its reason).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select, tuple_, update
+
+from hub.db.committer import Op, Write
+from hub.db.engine import Database
+from hub.db.statements import statements
+from hub.db.tables import deliveries, events, messages
+
+STATUSES = ("received", "rejected", "routed", "filtered", "unrouted", "delivered", "parked")
+
+
+def new_message_id(now: float | None = None) -> str:
+    """A 20-character, time-ordered id (fits MSH-10 of HL7 v2.5)."""
+    ms = int((now or time.time()) * 1000)
+    return f"{ms:011x}{secrets.token_hex(5)[:9]}"
+
+
+def delivery_key(message_id: str, destination: str) -> str:
+    """The idempotency key of one message to one destination."""
+    return f"{message_id}:{destination}"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """Everything the intake knows about a message when it stores it."""
+
+    id: str
+    received_at: float
+    source: str
+    protocol: str
+    peer: str
+    sender: str
+    control_id: str
+    message_type: str
+    sha256: str
+    size: int
+    status: str
+    patient_key: str | None
+    ack_code: str
+    ack: bytes | None
+    error: str | None = None
+    replay_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Journal search criteria; every field optional."""
+
+    since: float | None = None
+    until: float | None = None
+    source: str | None = None
+    status: str | None = None
+    control_id: str | None = None
+    patient: str | None = None
+    limit: int = 100
+    before_id: str | None = None
+
+
+class Journal:
+    """Builds journal writes and answers journal queries."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._st = statements(db.dialect)
+
+    # -- writes -------------------------------------------------------------
+
+    def record(self, rec: MessageRecord) -> Op:
+        """Insert the message row."""
+        row = {
+            "id": rec.id, "received_at": rec.received_at, "source": rec.source,
+            "protocol": rec.protocol, "peer": rec.peer, "sender": rec.sender,
+            "control_id": rec.control_id, "message_type": rec.message_type,
+            "sha256": rec.sha256, "size": rec.size, "status": rec.status,
+            "patient_key": rec.patient_key, "ack_code": rec.ack_code, "ack": rec.ack,
+            "error": rec.error, "replay_of": rec.replay_of, "updated_at": rec.received_at,
+        }
+        return Write(self._st.insert_message, row)
+
+    def event(
+        self,
+        message_id: str,
+        stage: str,
+        *,
+        destination: str | None = None,
+        detail: str | None = None,
+        duration_ms: float | None = None,
+        at: float | None = None,
+    ) -> Op:
+        """Append one event to a message's history."""
+        row = {
+            "message_id": message_id, "at": at or time.time(), "stage": stage,
+            "destination": destination, "detail": detail, "duration_ms": duration_ms,
+        }
+        return Write(self._st.insert_event, row)
+
+    def status(self, message_id: str, status: str) -> Op:
+        """Set a message's status."""
+        params = {"b_id": message_id, "b_status": status, "b_at": time.time()}
+        return Write(self._st.update_message_status, params)
+
+    def deliveries_planned(self, message_id: str, destinations: Iterable[str]) -> list[Op]:
+        """One pending delivery row per destination (ignored when it exists: replays)."""
+        now = time.time()
+        return [
+            Write(self._st.insert_delivery, {
+                "key": delivery_key(message_id, d), "message_id": message_id,
+                "destination": d, "status": "pending", "attempts": 0,
+                "last_error": None, "response": None, "updated_at": now,
+            })
+            for d in destinations
+        ]
+
+    def delivery_outcome(
+        self, key: str, status: str, attempts: int, *, error: str | None, response: str | None
+    ) -> Op:
+        """Record where a delivery stands."""
+        params = {
+            "b_key": key, "b_status": status, "b_attempts": attempts,
+            "b_error": error, "b_response": response, "b_at": time.time(),
+        }
+        return Write(self._st.update_delivery, params)
+
+    def settle_message(self, message_id: str) -> Op:
+        """Recompute the message status from its deliveries (same transaction)."""
+        return Write(self._st.settle_message, {"b_id": message_id, "b_at": time.time()})
+
+    # -- reads --------------------------------------------------------------
+
+    async def find_by_control_ids(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str, bytes | None]]:
+        """Accepted messages already stored for (sender, control id): id, hash, ACK."""
+        if not keys:
+            return {}
+        stmt = select(
+            messages.c.sender, messages.c.control_id, messages.c.id,
+            messages.c.sha256, messages.c.ack,
+        ).where(
+            and_(
+                tuple_(messages.c.sender, messages.c.control_id).in_(list(set(keys))),
+                messages.c.status != "rejected",
+                messages.c.replay_of.is_(None),
+            )
+        )
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(stmt)).fetchall()
+        return {(r.sender, r.control_id): (r.id, r.sha256, r.ack) for r in rows}
+
+    async def search(self, f: SearchFilter) -> list[dict[str, Any]]:
+        """Messages matching ``f``, newest first."""
+        m = messages.c
+        conds: list[Any] = []
+        if f.since is not None:
+            conds.append(m.received_at >= f.since)
+        if f.until is not None:
+            conds.append(m.received_at < f.until)
+        for column, value in ((m.source, f.source), (m.status, f.status),
+                              (m.control_id, f.control_id)):
+            if value:
+                conds.append(column == value)
+        if f.patient:
+            conds.append(or_(m.patient_key == f.patient, m.patient_key.like(f"{f.patient}@%")))
+        if f.before_id:
+            conds.append(m.id < f.before_id)
+        stmt = (
+            select(*[c for c in messages.c if c.name not in ("ack",)])
+            .where(and_(*conds))
+            .order_by(m.id.desc())
+            .limit(max(1, min(f.limit, 1000)))
+        )
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().fetchall()
+        return [dict(r) for r in rows]
+
+    async def get(self, message_id: str) -> dict[str, Any] | None:
+        """One message with its events and deliveries, or None."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select(messages).where(messages.c.id == message_id))
+            ).mappings().first()
+            if row is None:
+                return None
+            evs = (
+                await conn.execute(
+                    select(events).where(events.c.message_id == message_id).order_by(events.c.id)
+                )
+            ).mappings().fetchall()
+            dels = (
+                await conn.execute(
+                    select(deliveries).where(deliveries.c.message_id == message_id)
+                )
+            ).mappings().fetchall()
+        result = dict(row)
+        ack = result.pop("ack")
+        result["ack"] = bytes(ack).decode("utf-8", "replace") if ack else None
+        result["events"] = [dict(e) for e in evs]
+        result["deliveries"] = [dict(d) for d in dels]
+        return result
+
+    async def delivery_status(self, key: str) -> str | None:
+        """Status of one delivery (idempotency check on redelivery)."""
+        async with self.db.connect() as conn:
+            return (
+                await conn.execute(select(deliveries.c.status).where(deliveries.c.key == key))
+            ).scalar()
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many messages per status."""
+        from sqlalchemy import func
+
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(select(m_status := messages.c.status, func.count()).group_by(
+                    m_status))
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
