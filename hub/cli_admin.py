@@ -9,7 +9,8 @@ wrote; the CLI only reads it, never creates one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -55,13 +56,15 @@ class AdminClient:
 
     def __init__(self, base_url: str, token: str, timeout_s: float = 30.0) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=timeout_s,
-                                  headers={"Authorization": f"Bearer {token}"})
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout_s = timeout_s
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; exit 1 when the hub cannot be reached, 1/2 on errors."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            with httpx.Client(base_url=self.base_url, headers=self._headers,
+                              timeout=self._timeout_s) as http:
+                response = http.request(method, path, **kwargs)
         except httpx.ConnectError:
             fail(f"the hub is not running at {self.base_url} (connection refused)")
         except httpx.TimeoutException:
@@ -69,20 +72,25 @@ class AdminClient:
         except httpx.HTTPError as exc:
             fail(f"{self.base_url}: {exc}")
         if response.status_code >= 400:
-            self._refuse(response)
+            _refuse(response)
         return response
-
-    def _refuse(self, response: httpx.Response) -> None:
-        try:
-            message = str(response.json().get("error", response.text))
-        except ValueError:
-            message = response.text.strip() or response.reason_phrase
-        code = REFUSED if response.status_code < 500 else FAILED
-        fail(f"HTTP {response.status_code}: {message}", code)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """The JSON body of a successful request."""
         return self.request(method, path, **kwargs).json()
+
+
+def _refuse(response: httpx.Response) -> NoReturn:
+    """Exit with the API's error sentence: 2 for 4xx (refused), 1 for 5xx."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = body.get("error") if isinstance(body, dict) else None
+    text = str(message or response.text.strip() or response.reason_phrase)
+    if response.status_code == 401:
+        text += " (check HUB_ADMIN_TOKEN or <data_dir>/admin.token)"
+    fail(f"HTTP {response.status_code}: {text}", REFUSED if response.status_code < 500 else FAILED)
 
 
 def client_for(ctx: typer.Context, url: str | None) -> AdminClient:
@@ -95,6 +103,10 @@ def client_for(ctx: typer.Context, url: str | None) -> AdminClient:
     return AdminClient(url or http_base_url(settings.http.host, settings.http.port), token)
 
 
+def _message_path(message_id: str, suffix: str = "") -> str:
+    return f"/api/messages/{quote(message_id, safe='')}{suffix}"
+
+
 def _short_time(iso: str | None) -> str:
     """``2024-05-01T08:30:00.123Z`` -> ``2024-05-01 08:30:00``."""
     return (iso or "")[:19].replace("T", " ")
@@ -104,12 +116,20 @@ def _cells(row: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
     return [escape("" if row.get(k) is None else str(row[k])) for k in keys]
 
 
+_WHOLE = frozenset({"id", "key"})
+_FOLDED = frozenset({"detail", "reason", "last error"})
+
+
 def _table(title: str | None, columns: Sequence[str]) -> Table:
-    """A table whose cells fold rather than being cut; ids and keys are never wrapped."""
+    """A table where ids and keys are never cut and long free text folds."""
     table = Table(title=title, title_justify="left")
     for name in columns:
-        whole = name in ("id", "key")
-        table.add_column(name, overflow="fold", no_wrap=whole, min_width=20 if whole else None)
+        if name in _WHOLE:
+            table.add_column(name, no_wrap=True, min_width=20)
+        elif name in _FOLDED:
+            table.add_column(name, overflow="fold")
+        else:
+            table.add_column(name)
     return table
 
 
@@ -122,14 +142,19 @@ def list_messages(
     status: Annotated[str | None, typer.Option(help="received, rejected, routed, ...")] = None,
     source: Annotated[str | None, typer.Option(help="inbound source name")] = None,
     control_id: Annotated[str | None, typer.Option(help="MSH-10")] = None,
+    patient: Annotated[str | None, typer.Option(help="IPP@authority, or IPP alone")] = None,
     since: Annotated[str | None, typer.Option(help="ISO-8601 or epoch seconds")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO-8601 or epoch seconds")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many")] = 50,
+    before: Annotated[str | None, typer.Option(help="older than this id (next page)")] = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Journaled messages, newest first."""
-    params = {k: v for k, v in {"status": status, "source": source, "control_id": control_id,
-                                "since": since, "limit": limit}.items() if v is not None}
+    criteria = {"status": status, "source": source, "control_id": control_id,
+                "patient": patient, "since": since, "until": until, "limit": limit,
+                "before": before}
+    params = {k: v for k, v in criteria.items() if v is not None}
     page = client_for(ctx, url).json("GET", "/api/messages", params=params)
     items: list[dict[str, Any]] = page["items"]
     if as_json:
@@ -143,7 +168,7 @@ def list_messages(
                                     "control_id", "status", "ack_code"]))
     out.print(table)
     if page.get("next"):
-        err.print(f"more: --limit, or the API with before={page['next']}")
+        err.print(f"next page: --before {page['next']}")
 
 
 @messages_app.command("show")
@@ -157,10 +182,10 @@ def show_message(
     """One message: its record, events and deliveries (``--raw``: the bytes only)."""
     client = client_for(ctx, url)
     if raw:
-        payload = client.request("GET", f"/api/messages/{message_id}/raw").content
+        payload = client.request("GET", _message_path(message_id, "/raw")).content
         typer.get_binary_stream("stdout").write(payload)
         return
-    record = client.json("GET", f"/api/messages/{message_id}")
+    record = client.json("GET", _message_path(message_id))
     if as_json:
         print_json_line(record)
         return
@@ -194,7 +219,7 @@ def replay_message(
     url: UrlOption = None,
 ) -> None:
     """Run a stored message through the pipeline again, as a new message."""
-    result = client_for(ctx, url).json("POST", f"/api/messages/{message_id}/replay")
+    result = client_for(ctx, url).json("POST", _message_path(message_id, "/replay"))
     if as_json:
         print_json_line(result)
     else:
@@ -209,7 +234,7 @@ def resend_message(
     url: UrlOption = None,
 ) -> None:
     """Deliver one message to one destination again."""
-    client_for(ctx, url).json("POST", f"/api/messages/{message_id}/resend",
+    client_for(ctx, url).json("POST", _message_path(message_id, "/resend"),
                               params={"destination": destination})
     out.print(f"resend of {escape(message_id)} to {escape(destination)} queued")
 

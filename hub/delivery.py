@@ -140,7 +140,7 @@ class DeliveryWorker:
             except PermanentDeliveryError as exc:
                 await self._park(env, job, attempt, str(exc))
                 return
-            except (TransientDeliveryError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, TransientDeliveryError, OSError) as exc:
                 reason = str(exc) or type(exc).__name__
                 if should_park(attempt, self.destination.retry):
                     await self._park(env, job, attempt, f"gave up after {attempt} attempts: "

@@ -53,6 +53,21 @@ class Arrival:
     record_id: str | None = None
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What one intake batch will commit and answer."""
+
+    batch: list[Arrival]
+    ops: list[Op] = field(default_factory=list)
+    accepted: list[tuple[Arrival, MessageRecord]] = field(default_factory=list)
+    answers: list[tuple[Arrival, bytes | asyncio.Future[None] | None]] = field(
+        default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    resend_answers: dict[int, bytes | None] = field(default_factory=dict)
+    committed: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 def hl7_timestamp(now: float) -> str:
     """HL7 DTM to the second, local time (HL7 v2.5 2.A.22)."""
     return time.strftime("%Y%m%d%H%M%S", time.localtime(now))
@@ -111,13 +126,18 @@ class Intake:
         self._receiving = receiving
         self._queue: asyncio.Queue[Arrival] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[tuple[str, str], tuple[str, str, bytes | None,
+                                                     asyncio.Future[None]]] = {}
+        self._finishing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start the intake task."""
         self._task = asyncio.create_task(self._run(), name="intake")
 
     async def close(self) -> None:
-        """Stop after the arrivals in progress."""
+        """Stop taking arrivals; let the batches being committed finish."""
+        if self._finishing:
+            await asyncio.gather(*list(self._finishing), return_exceptions=True)
         if self._task:
             self._task.cancel()
             try:
@@ -178,41 +198,73 @@ class Intake:
     # -- the batch loop -----------------------------------------------------
 
     async def _run(self) -> None:
+        """Take every waiting arrival, decide, and start its commit; do not wait for it.
+
+        Batches overlap: while one batch waits for its commit, the next one is
+        prepared. Keys of uncommitted messages are kept in ``_inflight`` so that a
+        resend arriving meanwhile is still recognised (and answered only once the
+        original is committed); publishes keep the order of the batches.
+        """
+        previous: asyncio.Future[None] | None = None
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 1000:
                 batch.append(self._queue.get_nowait())
             try:
-                await self._store(batch)
+                plan = await self._plan(batch)
             except Exception as exc:  # storage failure: every sender retries
-                log.error("intake batch of %d failed: %s", len(batch), exc)
-                for arrival in batch:
-                    self._answer_storage_failure(arrival, exc)
+                self._fail_batch(batch, exc)
+                continue
+            published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._finish(plan, previous, published))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+            previous = published
 
-    async def _store(self, batch: list[Arrival]) -> None:
+    async def _plan(self, batch: list[Arrival]) -> _Plan:
         duplicates = await self._find_duplicates(batch)
-        ops: list[Op] = []
-        accepted: list[tuple[Arrival, MessageRecord]] = []
-        answers: list[tuple[Arrival, bytes | None]] = []
-        seen: dict[tuple[str, str], tuple[str, str, bytes | None]] = {}
+        plan = _Plan(batch)
         for arrival in batch:
-            record, answer, publish = self._decide(arrival, duplicates, seen)
-            answers.append((arrival, answer))
+            record, answer, publish = self._decide(arrival, duplicates, plan)
+            plan.answers.append((arrival, answer))
             if record is None:
                 continue
-            digest, blob_ops = self._blobs.ops_for(arrival.payload, record.sha256)
-            ops.extend(blob_ops)
-            ops.append(self._journal.record(record))
-            ops.append(self._journal.event(record.id, "received" if publish else "rejected",
-                                           detail=record.error, at=record.received_at))
+            _, blob_ops = self._blobs.ops_for(arrival.payload, record.sha256)
+            plan.ops.extend(blob_ops)
+            plan.ops.append(self._journal.record(record))
+            plan.ops.append(self._journal.event(
+                record.id, "received" if publish else "rejected",
+                detail=record.error, at=record.received_at))
             if publish:
-                accepted.append((arrival, record))
-        await self._commit_and_publish(ops, accepted)
-        for arrival, answer in answers:
+                plan.accepted.append((arrival, record))
+        return plan
+
+    async def _finish(self, plan: _Plan, previous: asyncio.Future[None] | None,
+                      published: asyncio.Future[None]) -> None:
+        try:
+            await self._commit_and_publish(plan.ops, plan.accepted, previous)
+        except Exception as exc:
+            self._fail_batch(plan.batch, exc)
+            return
+        finally:
+            if not published.done():
+                published.set_result(None)
+            for key in plan.keys:
+                self._inflight.pop(key, None)
+            plan.committed.set_result(None)
+        for arrival, answer in plan.answers:
+            if isinstance(answer, asyncio.Future):
+                await asyncio.shield(answer)  # a resend of a message still being committed
+                answer = plan.resend_answers[id(arrival)]
             self._metrics.observe_intake(arrival.source, arrival.error is None,
                                          time.time() - arrival.received_at)
             if not arrival.future.done():
                 arrival.future.set_result(answer)
+
+    def _fail_batch(self, batch: list[Arrival], exc: Exception) -> None:
+        log.error("intake batch of %d failed: %s", len(batch), exc)
+        for arrival in batch:
+            self._answer_storage_failure(arrival, exc)
 
     async def _find_duplicates(
         self, batch: list[Arrival]
@@ -228,17 +280,22 @@ class Intake:
         self,
         arrival: Arrival,
         duplicates: dict[tuple[str, str], tuple[str, str, bytes | None]],
-        seen: dict[tuple[str, str], tuple[str, str, bytes | None]],
-    ) -> tuple[MessageRecord | None, bytes | None, bool]:
+        plan: _Plan,
+    ) -> tuple[MessageRecord | None, bytes | asyncio.Future[None] | None, bool]:
         """The record to store (or None), the answer, and whether to publish."""
         digest = sha256_hex(arrival.payload)
         message = arrival.message
         if message is not None and arrival.error is None and arrival.replay_of is None:
             key = (sender_key(message), message.control_id)
-            previous = duplicates.get(key) or seen.get(key)
+            stored = duplicates.get(key)
+            pending = self._inflight.get(key)
+            previous = stored or (pending[:3] if pending else None)
             if previous is not None:
                 if previous[1] == digest:
                     self._metrics.duplicates.inc()
+                    if stored is None and pending is not None:
+                        plan.resend_answers[id(arrival)] = pending[2]
+                        return None, pending[3], False
                     return None, previous[2], False
                 arrival.error = DuplicateConflict(
                     f"MSH-10 '{message.control_id}' from '{key[0]}' was already received "
@@ -247,8 +304,9 @@ class Intake:
         record = self._record(arrival, digest)
         arrival.record_id = record.id
         if arrival.message is not None and arrival.error is None and arrival.replay_of is None:
-            seen[(sender_key(arrival.message), arrival.message.control_id)] = (
-                record.id, digest, record.ack)
+            key = (sender_key(arrival.message), arrival.message.control_id)
+            self._inflight[key] = (record.id, digest, record.ack, plan.committed)
+            plan.keys.append(key)
         return record, record.ack, arrival.error is None
 
     def _record(self, arrival: Arrival, digest: str) -> MessageRecord:
@@ -298,7 +356,10 @@ class Intake:
         return code, ack
 
     async def _commit_and_publish(
-        self, ops: list[Op], accepted: list[tuple[Arrival, MessageRecord]]
+        self,
+        ops: list[Op],
+        accepted: list[tuple[Arrival, MessageRecord]],
+        previous: asyncio.Future[None] | None,
     ) -> None:
         outbound = [
             OutboundMessage(a.payload, r.id, {
@@ -315,6 +376,8 @@ class Intake:
             return
         if ops:
             await self._db.committer.run(*ops)
+        if previous is not None:
+            await asyncio.shield(previous)  # keep the publish order of the batches
         if outbound:
             try:
                 await self._broker.publish(INGRESS, outbound)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, or_, select, tuple_
 
 from hub.db.committer import Op, Write
 from hub.db.engine import Database
@@ -157,15 +157,18 @@ class Journal:
             messages.c.sender, messages.c.control_id, messages.c.id,
             messages.c.sha256, messages.c.ack,
         ).where(
-            and_(
-                tuple_(messages.c.sender, messages.c.control_id).in_(list(set(keys))),
-                messages.c.status != "rejected",
-                messages.c.replay_of.is_(None),
-            )
+            # control_id leads the index; a row-value IN is not indexed by SQLite.
+            messages.c.control_id.in_(list({control_id for _, control_id in keys})),
+            messages.c.status != "rejected",
+            messages.c.replay_of.is_(None),
         )
-        async with self.db.connect() as conn:
-            rows = (await conn.execute(stmt)).fetchall()
-        return {(r.sender, r.control_id): (r.id, r.sha256, r.ack) for r in rows}
+        wanted = set(keys)
+        rows = await self.db.fetch(stmt)
+        return {
+            (r.sender, r.control_id): (r.id, r.sha256, r.ack)
+            for r in rows
+            if (r.sender, r.control_id) in wanted
+        }
 
     async def search(self, f: SearchFilter) -> list[dict[str, Any]]:
         """Messages matching ``f``, newest first."""
@@ -180,12 +183,17 @@ class Journal:
             if value:
                 conds.append(column == value)
         if f.patient:
-            conds.append(or_(m.patient_key == f.patient, m.patient_key.like(f"{f.patient}@%")))
+            # "IPP" finds "IPP@<any authority>": a range, so exact and case-sensitive
+            # on both dialects ("A" follows "@").
+            conds.append(or_(
+                m.patient_key == f.patient,
+                and_(m.patient_key >= f"{f.patient}@", m.patient_key < f"{f.patient}A"),
+            ))
         if f.before_id:
             conds.append(m.id < f.before_id)
         stmt = (
             select(*[c for c in messages.c if c.name not in ("ack",)])
-            .where(and_(*conds))
+            .where(*conds)
             .order_by(m.id.desc())
             .limit(max(1, min(f.limit, 1000)))
         )
@@ -220,10 +228,8 @@ class Journal:
 
     async def delivery_status(self, key: str) -> str | None:
         """Status of one delivery (idempotency check on redelivery)."""
-        async with self.db.connect() as conn:
-            return (
-                await conn.execute(select(deliveries.c.status).where(deliveries.c.key == key))
-            ).scalar()
+        rows = await self.db.fetch(select(deliveries.c.status).where(deliveries.c.key == key))
+        return str(rows[0][0]) if rows else None
 
     async def count_by_status(self) -> dict[str, int]:
         """How many messages per status."""

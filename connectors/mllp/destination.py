@@ -56,7 +56,7 @@ class MllpDestination:
         client = self._clients[job.lane % len(self._clients)]
         try:
             reply_bytes = await client.send(job.payload)
-        except (MLLPError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, MLLPError, OSError) as exc:
             await client.close()
             raise TransientDeliveryError(
                 f"{self.settings.host}:{self.settings.port}: {type(exc).__name__}: {exc}"

@@ -236,8 +236,7 @@ class EmbeddedBroker:
                 .order_by(bm.c.id)
                 .limit(room)
             )
-            async with self._db.connect() as conn:
-                rows = (await conn.execute(stmt)).fetchall()
+            rows = await self._db.fetch(stmt)
             now = time.time()
             for row in rows:
                 item = _Item(

@@ -44,7 +44,7 @@ messages = Table(
     Column("replay_of", String(32), nullable=True),
     Column("updated_at", Float, nullable=False),
 )
-Index("ix_messages_sender_control", messages.c.sender, messages.c.control_id)
+Index("ix_messages_control_sender", messages.c.control_id, messages.c.sender)
 Index("ix_messages_received_at", messages.c.received_at)
 Index("ix_messages_status", messages.c.status)
 Index("ix_messages_patient_key", messages.c.patient_key)
@@ -71,7 +71,7 @@ deliveries = Table(
     Column("status", String(16), nullable=False, comment="pending, delivered, parked"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
-    Column("response", String(16), nullable=True),
+    Column("response", Text, nullable=True, comment="what the destination answered"),
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_deliveries_message_id", deliveries.c.message_id)

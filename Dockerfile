@@ -1,0 +1,53 @@
+# The hub's production image: `hub run` as an unprivileged user.
+#
+# Data (SQLite journal when no database URL is set, blobs, outboxes, the
+# generated admin token) lives under /var/lib/hub: mount a volume there. The
+# default route set is baked in at /etc/hub/routes; mount your own over it.
+# /etc/hub/hub.yaml configures the destinations the default routes name
+# (file drops under /var/lib/hub/outbox); mount your own hub.yaml over it.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY pyproject.toml ./
+COPY hub ./hub
+COPY connectors ./connectors
+COPY mappings ./mappings
+COPY identity ./identity
+RUN pip install . && rm -rf /src
+
+COPY routes /etc/hub/routes
+RUN printf '%s\n' \
+        '# Destinations of the default routes (routes/*.yaml): atomic file drops.' \
+        'destinations:' \
+        '  adt-archive:' \
+        '    type: file' \
+        '    directory: /var/lib/hub/outbox/adt' \
+        '  documents-archive:' \
+        '    type: file' \
+        '    directory: /var/lib/hub/outbox/documents' \
+        > /etc/hub/hub.yaml \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/hub \
+        --shell /usr/sbin/nologin hub \
+    && mkdir -p /var/lib/hub \
+    && chown hub:hub /var/lib/hub
+
+ENV HUB_CONFIG=/etc/hub/hub.yaml \
+    HUB_DATA_DIR=/var/lib/hub \
+    HUB_ROUTES_DIR=/etc/hub/routes \
+    HUB_MLLP_HOST=0.0.0.0 \
+    HUB_HTTP_HOST=0.0.0.0
+
+USER hub
+WORKDIR /var/lib/hub
+VOLUME ["/var/lib/hub"]
+EXPOSE 2575 8080
+
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=5 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8080/healthz', timeout=4)"]
+
+CMD ["hub", "run"]
