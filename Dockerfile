@@ -3,8 +3,8 @@
 # Data (SQLite journal when no database URL is set, blobs, outboxes, the
 # generated admin token) lives under /var/lib/hub: mount a volume there. The
 # default route set is baked in at /etc/hub/routes; mount your own over it.
-# /etc/hub/hub.yaml configures the destinations the default routes name
-# (file drops under /var/lib/hub/outbox); mount your own hub.yaml over it.
+# /etc/hub/hub.yaml is the repository's hub.yaml (destinations of the default
+# routes: file drops under /var/lib/hub/outbox); mount your own over it.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,17 +21,8 @@ COPY identity ./identity
 RUN pip install . && rm -rf /src
 
 COPY routes /etc/hub/routes
-RUN printf '%s\n' \
-        '# Destinations of the default routes (routes/*.yaml): atomic file drops.' \
-        'destinations:' \
-        '  adt-archive:' \
-        '    type: file' \
-        '    directory: /var/lib/hub/outbox/adt' \
-        '  documents-archive:' \
-        '    type: file' \
-        '    directory: /var/lib/hub/outbox/documents' \
-        > /etc/hub/hub.yaml \
-    && useradd --system --uid 10001 --user-group --home-dir /var/lib/hub \
+COPY hub.yaml /etc/hub/hub.yaml
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/hub \
         --shell /usr/sbin/nologin hub \
     && mkdir -p /var/lib/hub \
     && chown hub:hub /var/lib/hub

@@ -28,7 +28,7 @@ class FileDestination:
         self.ordered = settings.ordered
         self.retry = settings.retry
         directory = settings.directory
-        self.directory = directory if directory.is_absolute() else Path.cwd() / directory
+        self.directory = directory if directory.is_absolute() else data_dir / directory
 
     async def start(self) -> None:
         """Create the directory."""

@@ -94,7 +94,9 @@ class Hub:
             await self.broker.declare(delivery_queue(name))
         await self.broker.start()
         self.intake = Intake(self.db, self.blobs, self.journal, self.broker,
-                             SourceResolver(s.sources), self.metrics)
+                             SourceResolver(s.sources), self.metrics,
+                             single_writer=self.db.dialect == "sqlite")
+        await self.intake.load_known_keys()
         self.intake.start()
         await self._start_workers(engine)
         await self._start_listeners()

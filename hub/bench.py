@@ -120,6 +120,7 @@ class _Hub:
     port: int
     workdir: Path | None
     peak_rss: int = 0
+    cpu_s: float = 0.0
     samples: list[int] = field(default_factory=list)
 
 
@@ -189,6 +190,11 @@ async def _sample_rss(hub: _Hub, stop: asyncio.Event) -> None:
         except psutil.Error:
             return
         hub.peak_rss = max(hub.peak_rss, rss)
+        try:
+            times = proc.cpu_times()
+            hub.cpu_s = times.user + times.system
+        except psutil.Error:
+            return
         hub.samples.append(rss)
         try:
             await asyncio.wait_for(stop.wait(), 0.25)
@@ -271,6 +277,7 @@ async def _run(options: dict[str, Any]) -> dict[str, Any]:
         "delivered": len(sink.seen),
         "rss_mb": round(hub.peak_rss / 1_048_576, 1) if hub.peak_rss else None,
         "failures": len(failures),
+        "hub_cpu_ms_per_message": round(hub.cpu_s * 1000 / messages, 3) if hub.cpu_s else None,
         "broker": options.get("broker_url") or "embedded",
         "database": (options.get("database_url") or "sqlite").split(":", 1)[0],
     }

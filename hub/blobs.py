@@ -84,11 +84,11 @@ class BlobStore:
     async def get(self, digest: str) -> bytes:
         """Read a blob back; ``KeyError`` when unknown."""
         async with self._db.connect() as conn:
-            row = (
-                await conn.execute(select(blobs.c.data, blobs.c.path).where(blobs.c.sha256 == digest))
-            ).first()
+            query = select(blobs.c.data, blobs.c.path).where(blobs.c.sha256 == digest)
+            row = (await conn.execute(query)).first()
         if row is None:
             raise KeyError(digest)
         if row.data is not None:
             return bytes(row.data)
-        return (self._dir / row.path).read_bytes()
+        data: bytes = (self._dir / row.path).read_bytes()
+        return data

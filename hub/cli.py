@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import logging
 import signal
 import sys
@@ -173,26 +172,6 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str
     return rows
 
 
-def run_bench(options: dict[str, Any]) -> dict[str, Any]:
-    """Call ``hub.bench.run_bench(**options)`` (a coroutine function works too)."""
-    try:
-        bench = importlib.import_module("hub.bench")
-    except ModuleNotFoundError as exc:
-        if exc.name != "hub.bench":
-            raise
-        fail("the benchmark (hub.bench) is not part of this installation")
-    result = bench.run_bench(**options)
-    if inspect.isawaitable(result):
-        result = asyncio.run(_awaited(result))
-    if not isinstance(result, dict):
-        fail(f"hub.bench.run_bench returned {type(result).__name__}, expected a mapping")
-    return result
-
-
-async def _awaited(result: Any) -> Any:
-    return await result
-
-
 @bench_app.command("mllp")
 def bench_mllp(
     messages: Annotated[int, typer.Option(min=1, help="messages to send")] = 20000,
@@ -205,10 +184,19 @@ def bench_mllp(
     rate: Annotated[float, typer.Option(min=0, help="messages per second, 0 = flat out")] = 0,
     spawn: Annotated[bool, typer.Option(
         "--spawn/--no-spawn", help="start a hub subprocess on a temporary directory")] = True,
+    sink_down: Annotated[bool, typer.Option(
+        "--sink-down", help="leave the destination stopped: measure memory under backlog")] = False,
+    broker_url: Annotated[str | None, typer.Option(
+        help="broker of the spawned hub (default embedded)")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        help="database of the spawned hub (default SQLite)")] = None,
 ) -> None:
-    """Measure MLLP intake throughput and ACK latency."""
-    result = run_bench({"messages": messages, "connections": connections, "host": host,
-                        "port": port, "sink_port": sink_port, "rate": rate, "spawn": spawn})
+    """Measure MLLP intake throughput, ACK latency, delivery rate and hub memory."""
+    from hub.bench import run_bench
+
+    result = run_bench(messages=messages, connections=connections, host=host, port=port,
+                       sink_port=sink_port, rate=rate, spawn=spawn, sink_down=sink_down,
+                       broker_url=broker_url, database_url=database_url)
     if as_json:
         print_json_line(result)
         return

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hub.broker.base import Broker, Consumer, Envelope
+from hub.broker.settle import commit_and_ack
 from hub.config import RetrySettings
 from hub.db.engine import Database
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
@@ -129,7 +130,11 @@ class DeliveryWorker:
             lane=lane,
         )
         if await self._already_delivered(env, job):
-            await env.ack()
+            await commit_and_ack(self._db.committer, env, [
+                self._journal.event(job.message_id, "duplicate-skipped",
+                                    destination=job.destination,
+                                    detail="already delivered; redelivery ignored"),
+            ])
             return
         attempt = env.attempts
         while True:
@@ -168,14 +173,13 @@ class DeliveryWorker:
     ) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
         j = self._journal
-        await self._db.committer.run(
+        await commit_and_ack(self._db.committer, env, [
             j.delivery_outcome(job.key, "delivered", attempt, error=None, response=outcome),
             j.event(job.message_id, "delivered", destination=job.destination,
                     detail=outcome, duration_ms=elapsed_ms),
             j.settle_message(job.message_id),
-        )
+        ])
         self._metrics.deliveries.labels(job.destination, "delivered").inc()
-        await env.ack()
 
     async def _record_failure(self, job: DeliveryJob, attempt: int, reason: str,
                               delay: float) -> None:

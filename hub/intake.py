@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hub.blobs import BlobStore, sha256_hex
+from hub.bloom import Bloom
 from hub.broker.base import Broker, OutboundMessage
 from hub.config import SourceSettings
 from hub.db.committer import Op
@@ -66,6 +67,10 @@ class _Plan:
     resend_answers: dict[int, bytes | None] = field(default_factory=dict)
     committed: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _bloom_key(key: tuple[str, str]) -> str:
+    return f"{key[0]}\x1f{key[1]}"
 
 
 def hl7_timestamp(now: float) -> str:
@@ -116,6 +121,7 @@ class Intake:
         metrics: Metrics,
         *,
         receiving: tuple[str, str] = ("HUB", "HUB"),
+        single_writer: bool = False,
     ) -> None:
         self._db = db
         self._blobs = blobs
@@ -129,6 +135,7 @@ class Intake:
         self._inflight: dict[tuple[str, str], tuple[str, str, bytes | None,
                                                      asyncio.Future[None]]] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self._bloom = Bloom() if single_writer else None
 
     def start(self) -> None:
         """Start the intake task."""
@@ -274,7 +281,16 @@ class Intake:
             for a in batch
             if a.message is not None and a.error is None and a.replay_of is None
         ]
+        if self._bloom is not None:
+            keys = [k for k in keys if _bloom_key(k) in self._bloom]
         return await self._journal.find_by_control_ids(keys)
+
+    async def load_known_keys(self) -> None:
+        """Fill the Bloom filter from the journal (single-writer setups only)."""
+        if self._bloom is None:
+            return
+        for sender, control_id in await self._journal.all_control_ids():
+            self._bloom.add(_bloom_key((sender, control_id)))
 
     def _decide(
         self,
@@ -307,6 +323,8 @@ class Intake:
             key = (sender_key(arrival.message), arrival.message.control_id)
             self._inflight[key] = (record.id, digest, record.ack, plan.committed)
             plan.keys.append(key)
+            if self._bloom is not None:
+                self._bloom.add(_bloom_key(key))
         return record, record.ack, arrival.error is None
 
     def _record(self, arrival: Arrival, digest: str) -> MessageRecord:
@@ -371,11 +389,11 @@ class Intake:
         prepare = getattr(self._broker, "prepare", None)
         if prepare is not None and outbound:
             publish_ops, published = prepare(INGRESS, outbound)
-            await self._db.committer.run(*ops, *publish_ops)
+            await self._db.committer.run(*ops, *publish_ops, urgent=True)
             published()
             return
         if ops:
-            await self._db.committer.run(*ops)
+            await self._db.committer.run(*ops, urgent=True)
         if previous is not None:
             await asyncio.shield(previous)  # keep the publish order of the batches
         if outbound:
@@ -386,7 +404,8 @@ class Intake:
                 await self._db.committer.run(*[
                     op for _, r in accepted for op in (
                         self._journal.status(r.id, "rejected"),
-                        self._journal.event(r.id, "rejected", detail=f"broker publish failed: {exc}"),
+                        self._journal.event(r.id, "rejected",
+                                            detail=f"broker publish failed: {exc}"),
                     )
                 ])
                 raise StorageError(f"broker publish failed: {exc}") from exc

@@ -13,13 +13,14 @@ up; see its reason).
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, or_, select
 
 from hub.db.committer import Op, Write
 from hub.db.engine import Database
@@ -29,10 +30,18 @@ from hub.db.tables import deliveries, events, messages
 STATUSES = ("received", "rejected", "routed", "filtered", "unrouted", "delivered", "parked")
 
 
+_PROCESS_TAG = secrets.randbits(16)
+_SEQUENCE = itertools.count(secrets.randbits(20))
+
+
 def new_message_id(now: float | None = None) -> str:
-    """A 20-character, time-ordered id (fits MSH-10 of HL7 v2.5)."""
+    """A 20-character, time-ordered, unique id (fits MSH-10 of HL7 v2.5).
+
+    Milliseconds (11 hex), a per-process random tag (4 hex) and a sequence
+    (5 hex): unique across processes sharing a database without a syscall per id.
+    """
     ms = int((now or time.time()) * 1000)
-    return f"{ms:011x}{secrets.token_hex(5)[:9]}"
+    return f"{ms:011x}{_PROCESS_TAG:04x}{next(_SEQUENCE) & 0xFFFFF:05x}"
 
 
 def delivery_key(message_id: str, destination: str) -> str:
@@ -169,6 +178,12 @@ class Journal:
             for r in rows
             if (r.sender, r.control_id) in wanted
         }
+
+    async def all_control_ids(self) -> list[tuple[str, str]]:
+        """Every (sender, control id) of accepted original messages."""
+        stmt = select(messages.c.sender, messages.c.control_id).where(
+            messages.c.status != "rejected", messages.c.replay_of.is_(None))
+        return [(r.sender, r.control_id) for r in await self.db.fetch(stmt)]
 
     async def search(self, f: SearchFilter) -> list[dict[str, Any]]:
         """Messages matching ``f``, newest first."""

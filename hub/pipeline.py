@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 
 from hub.broker.base import Broker, Consumer, Envelope, OutboundMessage
+from hub.broker.settle import commit_and_ack
 from hub.db.committer import Op
 from hub.db.engine import Database
 from hub.delivery import delivery_queue
@@ -83,20 +84,18 @@ class Pipeline:
         try:
             message = parse(env.body)
         except ParseError as exc:  # intake parsed it already: only a changed parser lands here
-            await self._db.committer.run(
+            await commit_and_ack(self._db.committer, env, [
                 self._journal.status(message_id, "rejected"),
                 self._journal.event(message_id, "rejected", detail=f"parse: {exc}"),
-            )
-            await env.ack()
+            ])
             return
         source = env.headers.get("source", "default")
         decision = self._engine.decide(source, env.headers.get("protocol", "hl7v2"), message)
         parse_ms = (time.perf_counter() - started) * 1000
         ops = self._journal_ops(message_id, decision, parse_ms)
         jobs = self._jobs(env, message, message_id, decision)
-        await self._commit(ops, jobs)
+        await self._commit(env, ops, jobs)
         self._metrics.routed.labels(decision.outcome).inc()
-        await env.ack()
 
     def _journal_ops(self, message_id: str, decision: Decision, parse_ms: float) -> list[Op]:
         j = self._journal
@@ -132,18 +131,21 @@ class Pipeline:
             for d in decision.destinations
         }
 
-    async def _commit(self, ops: list[Op], jobs: dict[str, OutboundMessage]) -> None:
+    async def _commit(self, env: Envelope, ops: list[Op],
+                      jobs: dict[str, OutboundMessage]) -> None:
+        """Journal, delivery jobs and the ingress ack: one transaction when embedded."""
         prepare = getattr(self._broker, "prepare", None)
         if prepare is None:
             await self._db.committer.run(*ops)
             for destination, job in jobs.items():
                 await self._broker.publish(delivery_queue(destination), [job])
+            await env.ack()
             return
         finals = []
         for destination, job in jobs.items():
             publish_ops, done = prepare(delivery_queue(destination), [job])
             ops.extend(publish_ops)
             finals.append(done)
-        await self._db.committer.run(*ops)
+        await commit_and_ack(self._db.committer, env, ops)
         for done in finals:
             done()

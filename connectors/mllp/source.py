@@ -39,9 +39,12 @@ class MllpSource:
 
     async def on_frame(self, payload: bytes, peer: PeerInfo) -> bytes | None:
         """Hand a complete frame to the intake."""
-        return await self._intake.receive_hl7(payload, f"{peer.host}:{peer.port}", peer.listener)
+        where = f"{peer.host}:{peer.port}"
+        return await self._intake.receive_hl7(payload, where, peer.listener)
 
-    async def on_reject(self, event: Oversize | Truncated | Garbage, peer: PeerInfo) -> bytes | None:
+    async def on_reject(
+        self, event: Oversize | Truncated | Garbage, peer: PeerInfo
+    ) -> bytes | None:
         """Answer what the framing layer refused."""
         where = f"{peer.host}:{peer.port}"
         if isinstance(event, Oversize):

@@ -118,6 +118,15 @@ class _Envelope:
     def settled(self) -> bool:
         return self._settled
 
+    def ack_ops(self) -> list[Op]:
+        """The ack as ops to commit with the consumer's own writes; then call :meth:`acked`."""
+        return [Write(self._broker._st.delete_broker, {"b_id": self._item.id})]
+
+    def acked(self) -> None:
+        """The ops from :meth:`ack_ops` are committed: the message is settled."""
+        self._settle()
+        self._broker._release(self._queue)
+
 
 class _EmbeddedConsumer:
     def __init__(self, task: asyncio.Task[None], handlers: set[asyncio.Task[None]]) -> None:

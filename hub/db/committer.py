@@ -2,11 +2,11 @@
 
 Writers submit a *unit* (a list of writes that must commit together) and
 await it; the committer task takes every unit waiting, runs them in one
-transaction and resolves all their futures after the commit. Within a batch, operations run
-inserts first, then updates, then deletes, then calls, each group in
-submission order; consecutive :class:`Write` operations that share one
-statement object are executed as one ``executemany``, which is what makes thousands of small journal writes per
-second cheap on SQLite and PostgreSQL alike.
+transaction and resolves all their futures after the commit. Within a batch,
+inserts run first, then updates, then deletes, each group in submission
+order; consecutive :class:`Write` operations that share one statement object
+are executed as one ``executemany``, which is what makes thousands of small
+journal writes per second cheap on SQLite and PostgreSQL alike.
 
 If a batch fails, each of its units is retried alone so that one bad unit
 fails only its own writer. On SQLite the whole batch runs in one worker-thread
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,7 +87,11 @@ class Committer:
             tuple[int, tuple[str, ...]], tuple[str, tuple[str, ...], dict[str, Any]]
         ] = {}
         self._keep: list[Executable] = []
-        self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
+        self._queue: deque[_Unit] = deque()
+        self._urgent: deque[_Unit] = deque()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._skipped_background = False
         self._max_batch = max_batch
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -101,7 +106,9 @@ class Committer:
         """Finish what was submitted, then stop."""
         if self._task is None:
             return
-        await self._queue.join()
+        while self._queue or self._urgent:
+            self._idle.clear()
+            await self._idle.wait()
         self._task.cancel()
         try:
             await self._task
@@ -109,32 +116,45 @@ class Committer:
             pass
         self._task = None
 
-    async def run(self, *ops: Op) -> None:
-        """Commit ``ops`` atomically, together with whatever else is waiting."""
+    async def run(self, *ops: Op, urgent: bool = False) -> None:
+        """Commit ``ops`` atomically, together with whatever else is waiting.
+
+        ``urgent`` units (a sender waiting for its ACK) go into the next batch
+        ahead of background work, which then waits for the batch after.
+        """
         if self._task is None:
             raise StorageError("database writer is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Unit(ops, future))
-        return await future
+        (self._urgent if urgent else self._queue).append(_Unit(ops, future))
+        self._wakeup.set()
+        await future
 
-    def _take_batch(self, first: _Unit) -> list[_Unit]:
-        batch = [first]
-        size = len(first.ops)
-        while size < self._max_batch and not self._queue.empty():
-            unit = self._queue.get_nowait()
+    def _take_batch(self) -> list[_Unit]:
+        """Every urgent unit, plus background units unless they would delay urgent ones twice."""
+        batch: list[_Unit] = []
+        size = 0
+        while self._urgent and size < self._max_batch:
+            unit = self._urgent.popleft()
+            batch.append(unit)
+            size += len(unit.ops)
+        if batch and self._queue and not self._skipped_background:
+            self._skipped_background = True
+            return batch
+        self._skipped_background = False
+        while self._queue and size < self._max_batch:
+            unit = self._queue.popleft()
             batch.append(unit)
             size += len(unit.ops)
         return batch
 
     async def _loop(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = self._take_batch(first)
-            try:
-                await self._commit(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            if not self._queue and not self._urgent:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._commit(self._take_batch())
 
     async def _commit(self, batch: list[_Unit]) -> None:
         live = [u for u in batch if not u.future.done()]

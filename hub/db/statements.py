@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Insert, Update, and_, bindparam, case, exists, insert, update
+from sqlalchemy import (
+    BindParameter,
+    Delete,
+    Insert,
+    Update,
+    and_,
+    bindparam,
+    case,
+    exists,
+    insert,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.tables import blobs, broker_messages, deliveries, events, messages
@@ -34,7 +45,7 @@ class Statements:
     update_delivery: Update
     settle_message: Update
     insert_broker: Insert
-    delete_broker: object
+    delete_broker: Delete
     update_broker_retry: Update
     update_broker_park: Update
 
@@ -42,7 +53,7 @@ class Statements:
 def _settle_message() -> Update:
     """Message status from its deliveries: all delivered, any parked, else routed."""
     d = deliveries.c
-    mid = bindparam("b_id")
+    mid: BindParameter[str] = bindparam("b_id")
     undelivered = exists().where(and_(d.message_id == mid, d.status != "delivered"))
     parked = exists().where(and_(d.message_id == mid, d.status == "parked"))
     status = case((~undelivered, "delivered"), (parked, "parked"), else_="routed")

@@ -52,7 +52,9 @@ Index("ix_messages_patient_key", messages.c.patient_key)
 events = Table(
     "events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("message_id", String(32), nullable=False),
     Column("at", Float, nullable=False),
     Column("stage", String(24), nullable=False),

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -184,19 +183,21 @@ def test_split_messages_refuses_text_before_msh() -> None:
         split_messages(b"hello\nMSH|a\n")
 
 
-def test_bench_passes_its_options_to_run_bench(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[dict[str, Any]] = []
-
-    def run_bench(**options: Any) -> dict[str, Any]:
-        calls.append(options)
-        return {"messages": options["messages"], "ack_latency_ms": {"p50": 1.5}}
-
-    monkeypatch.setitem(sys.modules, "hub.bench", types.SimpleNamespace(run_bench=run_bench))
-    result = run_cli("bench", "mllp", "--messages", "10", "--no-spawn", "--port", "2575", "--json")
-    assert result.exit_code == 0, result.output
-    assert calls == [{"messages": 10, "connections": 8, "host": None, "port": 2575,
-                      "sink_port": None, "rate": 0.0, "spawn": False}]
-    assert json.loads(result.stdout) == {"messages": 10, "ack_latency_ms": {"p50": 1.5}}
+def test_bench_runs_a_real_hub_and_prints_its_figures() -> None:
+    """A short real run: spawned hub, MLLP senders, MLLP sink, JSON figures."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "bench", "mllp", "--messages", "300",
+         "--connections", "3", "--json"],
+        capture_output=True, timeout=180, check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    figures = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert figures["messages"] == 300
+    assert figures["failures"] == 0
+    assert figures["delivered"] == 300
+    assert figures["acked_per_s"] > 0
+    assert 0 < figures["ack_p50_ms"] <= figures["ack_p99_ms"]
+    assert figures["rss_mb"] > 0
 
 
 def test_admin_commands_need_a_token(tmp_path: Path) -> None:
