@@ -88,7 +88,7 @@ class Hub:
         await self.db.upgrade()
         self.blobs = BlobStore(self.db, s.data_dir / "blobs")
         self.journal = Journal(self.db)
-        self.broker = create_broker(s.broker_url, self.db)
+        self.broker = create_broker(s.broker_url, self.db, prefix=s.broker_prefix)
         await self.broker.declare(INGRESS)
         for name in s.destinations:
             await self.broker.declare(delivery_queue(name))
@@ -101,6 +101,7 @@ class Hub:
         await self._start_workers(engine)
         await self._start_listeners()
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
+        self._tasks.append(asyncio.create_task(self.db.run_checkpoints(), name="checkpoints"))
         self.ready = True
         log.info("hub started: mllp %s, http %s", self.mllp_port, self.http_port)
 

@@ -143,6 +143,7 @@ def _hub_config(workdir: Path, sink_port: int, options: dict[str, Any]) -> dict[
     }
     if options.get("broker_url"):
         config["broker_url"] = options["broker_url"]
+        config["broker_prefix"] = f"bench-{workdir.name}"
     if options.get("database_url"):
         config["database_url"] = options["database_url"]
     return config

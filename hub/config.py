@@ -29,6 +29,7 @@ ENV_KEYS: dict[str, str] = {
     "HUB_HTTP_PORT": "http.port",
     "HUB_DICOM_PORT": "dicom.port",
     "HUB_BROKER_URL": "broker_url",
+    "HUB_BROKER_PREFIX": "broker_prefix",
     "HUB_DATABASE_URL": "database_url",
     "HUB_ADMIN_TOKEN": "admin_token",
     "HUB_ROUTES_DIR": "routes_dir",
@@ -141,6 +142,10 @@ class Settings(_Model):
         None, description="SQLAlchemy async URL; default SQLite file under data_dir"
     )
     broker_url: str = Field("embedded", description="'embedded' or amqp://user:pass@host:port/")
+    broker_prefix: str = Field(
+        "hub", pattern=r"^[A-Za-z0-9_.-]+$",
+        description="RabbitMQ queue name prefix (several hubs on one vhost)",
+    )
     admin_token: str | None = Field(
         None, min_length=16, description="bearer token of the admin API; generated when unset"
     )

@@ -42,7 +42,7 @@ def create_destination(
     return destination
 
 
-def create_broker(url: str, db: Database) -> Broker:
+def create_broker(url: str, db: Database, *, prefix: str = "hub") -> Broker:
     """The embedded broker (``embedded``) or RabbitMQ (``amqp://``, ``amqps://``)."""
     if url == "embedded":
         from hub.broker.embedded import EmbeddedBroker
@@ -51,7 +51,7 @@ def create_broker(url: str, db: Database) -> Broker:
     if url.startswith(("amqp://", "amqps://")):
         from hub.broker.rabbitmq import RabbitMQBroker
 
-        return RabbitMQBroker(url)
+        return RabbitMQBroker(url, prefix=prefix)
     raise ConfigError(f"'{url}' is neither 'embedded' nor an amqp:// URL", key="broker_url")
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -79,7 +79,12 @@ class Committer:
     """The single writer task of a database."""
 
     def __init__(
-        self, engine: AsyncEngine, *, sync_engine: Engine | None = None, max_batch: int = 2000
+        self,
+        engine: AsyncEngine,
+        *,
+        sync_engine: Engine | None = None,
+        max_batch: int = 2000,
+        max_background: int = 300,
     ) -> None:
         self._engine = engine
         self._sync_engine = sync_engine
@@ -93,6 +98,9 @@ class Committer:
         self._idle = asyncio.Event()
         self._skipped_background = False
         self._max_batch = max_batch
+        # Background batches stay small so that a sender waiting for its ACK
+        # never waits behind a long transaction.
+        self._max_background = max_background
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.units = 0
@@ -141,7 +149,8 @@ class Committer:
             self._skipped_background = True
             return batch
         self._skipped_background = False
-        while self._queue and size < self._max_batch:
+        limit = size + self._max_background
+        while self._queue and size < limit:
             unit = self._queue.popleft()
             batch.append(unit)
             size += len(unit.ops)
@@ -179,9 +188,15 @@ class Committer:
         if self._sync_engine is not None:
             await asyncio.to_thread(self._execute_sync, self._sync_engine, groups)
             return
-        async with self._engine.begin() as conn:
-            for statement, params in groups:
-                await conn.execute(statement, params)
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection  # asyncpg: prepared statements, one round trip
+            dialect = self._engine.dialect
+            async with driver.transaction():
+                for statement, params in groups:
+                    sql, names, fixed = self._compiled(dialect, statement, params[0])
+                    rows = [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
+                    await driver.executemany(sql, rows)
 
     def _execute_sync(
         self, engine: Engine, groups: list[tuple[Executable, list[dict[str, Any]]]]
@@ -196,20 +211,20 @@ class Committer:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 for statement, params in groups:
-                    sql, names, fixed = self._compiled(engine, statement, params[0])
+                    sql, names, fixed = self._compiled(engine.dialect, statement, params[0])
                     rows = [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
                     cursor.executemany(sql, rows)
             finally:
                 cursor.close()
 
     def _compiled(
-        self, engine: Engine, statement: Executable, sample: dict[str, Any]
+        self, dialect: Dialect, statement: Executable, sample: dict[str, Any]
     ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         key = (id(statement), tuple(sample))
         found = self._sql_cache.get(key)
         if found is None:
             compiled = statement.compile(  # type: ignore[attr-defined]
-                dialect=engine.dialect, column_keys=list(sample)
+                dialect=dialect, column_keys=list(sample)
             )
             names = tuple(compiled.positiontup or ())
             fixed = {n: v for n, v in compiled.params.items() if n not in sample}
