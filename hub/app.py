@@ -93,6 +93,7 @@ class Hub:
         for name in s.destinations:
             await self.broker.declare(delivery_queue(name))
         await self.broker.start()
+        await self._recover_unpublished()
         self.intake = Intake(self.db, self.blobs, self.journal, self.broker,
                              SourceResolver(s.sources), self.metrics,
                              single_writer=self.db.dialect == "sqlite")
@@ -104,6 +105,50 @@ class Hub:
         self._tasks.append(asyncio.create_task(self.db.run_checkpoints(), name="checkpoints"))
         self.ready = True
         log.info("hub started: mllp %s, http %s", self.mllp_port, self.http_port)
+
+    async def _recover_unpublished(self) -> None:
+        """Publish again what the journal holds as received (external broker only).
+
+        A crash between the intake's commit and the broker's confirm leaves a
+        stored, possibly acknowledged message that no queue holds; its sender's
+        resend is answered from the journal. Republishing every ``received``
+        message at start closes that gap; the pipeline skips a second copy.
+        """
+        assert self.broker and self.journal and self.blobs
+        if getattr(self.broker, "prepare", None) is not None:
+            return
+        after, total = "", 0
+        while rows := await self.journal.waiting_for_pipeline(after):
+            batch = [
+                OutboundMessage(await self.blobs.get(r.sha256), r.id, {
+                    "message_id": r.id, "source": r.source, "protocol": r.protocol,
+                    "patient_key": r.patient_key or "", "recovered": "1"})
+                for r in rows
+            ]
+            await self.broker.publish(INGRESS, batch)
+            after, total = rows[-1].id, total + len(rows)
+        if total:
+            log.warning("republished %d stored messages that were waiting for the pipeline",
+                        total)
+        await self._recover_pending_deliveries()
+
+    async def _recover_pending_deliveries(self) -> None:
+        """Publish again the jobs of deliveries still pending (external broker only)."""
+        assert self.broker and self.journal and self.blobs
+        after, total = "", 0
+        while rows := await self.journal.pending_deliveries(after):
+            for r in rows:
+                if r.destination not in self.settings.destinations:
+                    continue
+                headers = {"message_id": r.message_id, "patient_key": r.patient_key or "",
+                           "source": r.source, "control_id": r.control_id,
+                           "destination": r.destination, "recovered": "1"}
+                payload = await self.blobs.get(r.sha256)
+                await self.broker.publish(delivery_queue(r.destination),
+                                          [OutboundMessage(payload, r.key, headers)])
+            after, total = rows[-1].key, total + len(rows)
+        if total:
+            log.warning("republished %d pending deliveries", total)
 
     async def _start_workers(self, engine: RoutingEngine) -> None:
         assert self.broker and self.db and self.journal

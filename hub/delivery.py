@@ -164,7 +164,10 @@ class DeliveryWorker:
     async def _already_delivered(self, env: Envelope, job: DeliveryJob) -> bool:
         if job.headers.get("force") == "1":
             return False
-        if not (env.redelivered or job.headers.get("recovered") == "1"):
+        transactional = getattr(self._broker, "prepare", None) is not None
+        if transactional and not (env.redelivered or job.headers.get("recovered") == "1"):
+            # Embedded: a job exists once unless redelivered. An external broker can
+            # hold a second copy (start-up recovery), so it is always checked.
             return False
         return await self._journal.delivery_status(job.key) == "delivered"
 

@@ -26,7 +26,7 @@ from hub.config import SourceSettings
 from hub.db.committer import Op
 from hub.db.engine import Database
 from hub.errors import DuplicateConflict, HubError, ParseError, StorageError
-from hub.hl7.ack import build_ack
+from hub.hl7.ack import build_ack, fallback_control_id, fallback_fields
 from hub.hl7.er7 import Message, parse
 from hub.journal import Journal, MessageRecord, new_message_id
 from hub.metrics import Metrics
@@ -67,6 +67,20 @@ class _Plan:
     resend_answers: dict[int, bytes | None] = field(default_factory=dict)
     committed: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _raw_field(raw: bytes, n: int) -> str:
+    fields = fallback_fields(raw)
+    return fields[n].strip() if len(fields) > n else ""
+
+
+def _raw_sender(raw: bytes) -> str:
+    """MSH-3|MSH-4 of an unparseable message, first components, as far as readable."""
+    fields = fallback_fields(raw)
+    if len(fields) < 5:
+        return ""
+    component = fields[2][:1] if len(fields) > 2 and fields[2] else "^"
+    return "|".join(f.split(component)[0] for f in fields[3:5])[:256]
 
 
 def _bloom_key(key: tuple[str, str]) -> str:
@@ -337,9 +351,10 @@ class Intake:
             source=arrival.source,
             protocol="hl7v2",
             peer=arrival.peer,
-            sender=sender_key(message) if message else "",
-            control_id=message.control_id if message else "",
-            message_type=f"{message.message_type}^{message.trigger_event}" if message else "",
+            sender=sender_key(message) if message else _raw_sender(arrival.payload),
+            control_id=message.control_id if message else fallback_control_id(arrival.payload),
+            message_type=(f"{message.message_type}^{message.trigger_event}" if message
+                          else _raw_field(arrival.payload, 9)[:32]),
             sha256=digest,
             size=len(arrival.payload),
             status="received" if arrival.error is None else "rejected",

@@ -179,6 +179,35 @@ class Journal:
             if (r.sender, r.control_id) in wanted
         }
 
+    async def message_status(self, message_id: str) -> str | None:
+        """The status of one message (None when unknown)."""
+        rows = await self.db.fetch(select(messages.c.status).where(messages.c.id == message_id))
+        return str(rows[0][0]) if rows else None
+
+    async def waiting_for_pipeline(self, after_id: str = "", limit: int = 1000) -> list[Any]:
+        """Accepted messages not yet routed (id, sha256, source, patient_key), by id."""
+        stmt = (
+            select(messages.c.id, messages.c.sha256, messages.c.source, messages.c.protocol,
+                   messages.c.patient_key)
+            .where(messages.c.status == "received", messages.c.id > after_id)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return await self.db.fetch(stmt)
+
+    async def pending_deliveries(self, after_key: str = "", limit: int = 1000) -> list[Any]:
+        """Deliveries not done nor parked, with what is needed to publish them again."""
+        d, m = deliveries.c, messages.c
+        stmt = (
+            select(d.key, d.message_id, d.destination, m.sha256, m.source, m.patient_key,
+                   m.control_id)
+            .join(messages, m.id == d.message_id)
+            .where(d.status == "pending", d.key > after_key)
+            .order_by(d.key)
+            .limit(limit)
+        )
+        return await self.db.fetch(stmt)
+
     async def all_control_ids(self) -> list[tuple[str, str]]:
         """Every (sender, control id) of accepted original messages."""
         stmt = select(messages.c.sender, messages.c.control_id).where(

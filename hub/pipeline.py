@@ -80,6 +80,9 @@ class Pipeline:
 
     async def _process(self, env: Envelope) -> None:
         message_id = env.headers.get("message_id", env.message_id)
+        if await self._already_routed(message_id):
+            await env.ack()
+            return
         started = time.perf_counter()
         try:
             message = parse(env.body)
@@ -96,6 +99,20 @@ class Pipeline:
         jobs = self._jobs(env, message, message_id, decision)
         await self._commit(env, ops, jobs)
         self._metrics.routed.labels(decision.outcome).inc()
+
+    async def _already_routed(self, message_id: str) -> bool:
+        """With an external broker the ingress copy may be a second one.
+
+        The intake commits the journal row before RabbitMQ confirms the publish,
+        and the start-up recovery republishes what the journal holds as
+        ``received``: either copy may come second, so a message already past
+        ``received`` is skipped. (With the embedded broker the journal row and
+        the ingress message commit together: nothing to check.)
+        """
+        if getattr(self._broker, "prepare", None) is not None:
+            return False
+        status = await self._journal.message_status(message_id)
+        return status is not None and status != "received"
 
     def _journal_ops(self, message_id: str, decision: Decision, parse_ms: float) -> list[Op]:
         j = self._journal
@@ -123,7 +140,7 @@ class Pipeline:
             "patient_key": env.headers.get("patient_key", ""),
             "source": env.headers.get("source", ""),
             "control_id": message.control_id,
-            "recovered": "1" if env.redelivered else "0",
+            "recovered": "1" if env.redelivered or env.headers.get("recovered") == "1" else "0",
         }
         return {
             d: OutboundMessage(env.body, delivery_key(message_id, d),

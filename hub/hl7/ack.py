@@ -102,18 +102,26 @@ def _mirror(original: Message, receiving: tuple[str, str]) -> _Header:
     )
 
 
-def fallback_control_id(raw: bytes | None) -> str:
-    """Best-effort MSH-10 of input that could not be parsed, ``""`` when unreadable."""
+def fallback_fields(raw: bytes | None) -> list[str]:
+    """Best-effort MSH fields of input that could not be parsed (index n = MSH-n).
+
+    Decoded as latin-1 so that any byte reads; empty when no MSH line is found.
+    """
     if not raw:
-        return ""
+        return []
     start = raw.find(b"MSH")
     if start < 0:
-        return ""
+        return []
     line = _LINE_END.split(raw[start:], maxsplit=1)[0].decode("latin-1")
     if len(line) < 4:
-        return ""
-    fields = line.split(line[3])
-    return fields[9].strip() if len(fields) > 9 else ""
+        return []
+    return ["MSH", line[3], *line[4:].split(line[3])]
+
+
+def fallback_control_id(raw: bytes | None) -> str:
+    """Best-effort MSH-10 of input that could not be parsed, ``""`` when unreadable."""
+    fields = fallback_fields(raw)
+    return fields[10].strip() if len(fields) > 10 else ""
 
 
 def _fallback(raw: bytes | None, receiving: tuple[str, str]) -> _Header:
