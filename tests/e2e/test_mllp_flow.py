@@ -29,6 +29,7 @@ pytestmark = pytest.mark.timeout(120)
 HUB_FIXTURES = Path(__file__).parents[1] / "data" / "hl7"
 FRAGILE_APP = "GAM-FRAGILE"
 FRAGILE_ATTEMPTS = 3
+MAIN_TIMEOUT_S = 1.5
 ROUTES = f"""\
 routes:
   - name: fragile-sender
@@ -60,7 +61,8 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     directory = tmp_path_factory.mktemp("flow")
     with SinkThread(record_file=directory / "main-sink.hl7") as main, SinkThread() as fragile:
         config = write_config(directory, routes=ROUTES, destinations={
-            "main": mllp_destination(main.port, max_attempts=4, initial_s=0.2, max_s=0.5),
+            "main": mllp_destination(main.port, max_attempts=4, initial_s=0.2, max_s=0.5,
+                                     timeout_s=MAIN_TIMEOUT_S),
             "fragile": mllp_destination(fragile.port, max_attempts=FRAGILE_ATTEMPTS,
                                         initial_s=0.05, max_s=0.2),
         })
@@ -193,6 +195,25 @@ async def test_a_resent_message_gets_the_same_ack_and_is_delivered_once(
     assert len(await api.by_control_id(cid)) == 1, "the duplicate was journaled again"
 
 
+async def test_the_same_message_sent_at_once_on_several_connections_is_stored_once(
+    flow: Flow, sink: MllpSink, api: HubApi
+) -> None:
+    """A sender retrying on new connections before the first answer came (its timeout
+    was too short): every copy gets the same ACK, one journal record, one delivery."""
+    port = flow.hub.mllp_port
+    cid = "FLOW-DUP-CONCURRENT"
+    payload = adt("A01", cid, "725001")
+    replies = await asyncio.gather(*(send(port, payload) for _ in range(6)))
+    assert {(r.code, r.acked_control_id) for r in replies} == {("AA", cid)}
+    assert len({r.raw for r in replies}) == 1, "the copies got different ACKs"
+    barrier = "FLOW-DUP-CONCURRENT-BARRIER"
+    assert (await send(port, adt("A08", barrier, "725001"))).code == "AA"
+    await api.wait_status(barrier, "delivered")
+    await api.wait_status(cid, "delivered")
+    assert len(await api.by_control_id(cid)) == 1
+    assert sink.received_count(cid) == 1
+
+
 async def test_same_control_id_with_other_content_is_answered_ae_naming_msh10(
     flow: Flow, sink: MllpSink, api: HubApi
 ) -> None:
@@ -270,6 +291,20 @@ async def test_ae_from_the_destination_is_retried_then_delivered(
     failed = next(e for e in record["events"] if e["stage"] == "failed")
     assert "AE" in failed["detail"], failed
     assert record["deliveries"][0]["attempts"] == 2
+    assert sink.received_count(cid) == 2 and sink.accepted_payload(cid) == payload
+
+
+async def test_a_silent_destination_times_out_then_the_message_is_delivered(
+    flow: Flow, sink: MllpSink, api: HubApi
+) -> None:
+    cid = "FLOW-RETRY-SILENT"
+    sink.script(cid, "silent", "AA")
+    payload = adt("A01", cid, "765001")
+    assert (await send(flow.hub.mllp_port, payload)).code == "AA"
+    record = await api.wait_status(cid, "delivered", timeout_s=MAIN_TIMEOUT_S + 20)
+    assert stages(record, "main")[-2:] == ["failed", "delivered"], record["events"]
+    failed = next(e for e in record["events"] if e["stage"] == "failed")
+    assert "Timeout" in failed["detail"], failed
     assert sink.received_count(cid) == 2 and sink.accepted_payload(cid) == payload
 
 

@@ -1,0 +1,112 @@
+"""Errors of the HTTP API and the one place they become JSON responses.
+
+Every error body is ``{"error": "<sentence>", "detail": <anything or null>}``.
+The mapping, by class (CONVENTIONS 7: exceptions become the protocol's answer
+once, at the edge):
+
+- :class:`ApiError` -> its own status (401, 404, 422, 503), raised by routes;
+- ``RequestValidationError`` -> 422, a query parameter or body is malformed;
+- Starlette ``HTTPException`` -> its own status (unknown path 404, method 405);
+- :class:`hub.errors.ConfigError` -> 422, an operation names something not configured;
+- :class:`hub.errors.StorageError` -> 503, journal, blobs or broker unavailable;
+- any other exception -> 500, logged with the path only (no query: no patient data).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.errors import ConfigError, StorageError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An answer other than success, raised from a route or a dependency."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, error: str, detail: Any = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The JSON body every error of the API uses."""
+    body = {"error": error, "detail": jsonable_encoder(detail)}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def not_found(what: str, key: str) -> ApiError:
+    """404 naming the kind of thing and the key that was not found."""
+    return ApiError(404, f"{what} '{key}' not found", {what: key})
+
+
+def unknown_destination(name: str, known: Iterable[str]) -> ApiError:
+    """422 naming the destination and the configured ones."""
+    valid = sorted(known)
+    return ApiError(
+        422,
+        f"destination {name!r} is not configured; known: {', '.join(valid) or 'none'}",
+        {"destination": name, "valid": valid},
+    )
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.error, exc.detail, exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"loc": list(item.get("loc", ())), "msg": item.get("msg", "")} for item in exc.errors()
+    ]
+    return error_response(422, "invalid request", problems)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, str(exc.detail), None, exc.headers)
+
+
+async def _config_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConfigError)
+    return error_response(422, str(exc), {"key": exc.key})
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("storage unavailable while serving %s: %s", request.url.path, type(exc).__name__)
+    return error_response(503, "storage unavailable, retry later", str(exc))
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected %s while serving %s", type(exc).__name__, request.url.path)
+    return error_response(500, "internal error", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping above on ``app``."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ConfigError, _config_error)
+    app.add_exception_handler(StorageError, _storage_error)
+    app.add_exception_handler(Exception, _internal_error)

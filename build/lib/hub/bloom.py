@@ -1,0 +1,36 @@
+"""A Bloom filter of the (sender, control id) keys the journal holds.
+
+It lets the intake skip the duplicate query for a key that was certainly never
+stored (the usual case); a "maybe" still asks the database, so the answer is
+always exact. It is only valid while one process writes the journal (the
+embedded setup); with a shared database every key is checked in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+class Bloom:
+    """A fixed-size Bloom filter over strings (false-positive rate ~1 % at capacity)."""
+
+    def __init__(self, capacity: int = 2_000_000, hashes: int = 7) -> None:
+        self._bits = max(1024, capacity * 10)
+        self._array = bytearray(self._bits // 8 + 1)
+        self._hashes = hashes
+        self.count = 0
+
+    def _positions(self, key: str) -> list[int]:
+        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
+        h1 = int.from_bytes(digest[:8], "little")
+        h2 = int.from_bytes(digest[8:], "little") | 1
+        return [(h1 + i * h2) % self._bits for i in range(self._hashes)]
+
+    def add(self, key: str) -> None:
+        """Remember ``key``."""
+        for pos in self._positions(key):
+            self._array[pos >> 3] |= 1 << (pos & 7)
+        self.count += 1
+
+    def __contains__(self, key: str) -> bool:
+        return all(self._array[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(key))

@@ -1,0 +1,124 @@
+"""The broker contract shared by the embedded broker and RabbitMQ.
+
+A queue holds opaque ``bytes`` bodies with a few string headers. Publishing
+returns only once the broker has durably accepted the message (RabbitMQ
+publisher confirm; embedded: database commit). A consumer gets
+:class:`Envelope` objects and must settle each exactly once:
+
+- ``ack()``            done, forget it;
+- ``retry(delay)``     put it back, deliver again after ``delay`` seconds
+                       (RabbitMQ: a per-delay queue whose TTL dead-letters back);
+- ``park(reason)``     move it to the queue's parking queue (``<queue>.parked``)
+                       with the reason, where it waits for ``redrive``.
+
+A message that was delivered but not settled when its consumer (or the whole
+process) died is delivered again, with ``redelivered`` set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to publish."""
+
+    body: bytes
+    message_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Depth of a queue and age of its oldest waiting message (seconds, 0 when empty)."""
+
+    queue: str
+    ready: int
+    parked: int
+    oldest_age_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedMessage:
+    """A message waiting in a parking queue."""
+
+    queue: str
+    message_id: str
+    body: bytes
+    headers: Mapping[str, str]
+    reason: str
+    parked_at: float
+
+
+@runtime_checkable
+class Envelope(Protocol):
+    """A message handed to a consumer, to be settled exactly once."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def redelivered(self) -> bool: ...
+
+    @property
+    def attempts(self) -> int:
+        """How many times this message was handed back by ``retry`` (0 on first delivery)."""
+        ...
+
+    async def ack(self) -> None: ...
+
+    async def retry(self, delay_s: float) -> None: ...
+
+    async def park(self, reason: str) -> None: ...
+
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    """A running consumption; ``cancel`` stops taking new messages."""
+
+    async def cancel(self) -> None: ...
+
+
+class Broker(Protocol):
+    """One interface, two implementations (embedded, RabbitMQ)."""
+
+    async def start(self) -> None:
+        """Connect and declare the topology of every queue declared so far."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def declare(self, queue: str) -> None:
+        """Declare a durable queue with its retry and parking companions (idempotent)."""
+        ...
+
+    async def publish(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
+        """Publish and return once every message is durably accepted (confirmed)."""
+        ...
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 64) -> Consumer:
+        """Call ``handler`` for each message; at most ``prefetch`` unsettled at once."""
+        ...
+
+    async def stats(self, queue: str) -> QueueStats: ...
+
+    async def parked(self, queue: str, limit: int = 100) -> list[ParkedMessage]: ...
+
+    async def redrive(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        """Move parked messages (all, or those ids) back to ``queue``; returns how many."""
+        ...
+
+    async def purge(self, queue: str) -> None:
+        """Remove every message of the queue and its companions (tests, tools)."""
+        ...

@@ -1,0 +1,215 @@
+"""The ``hub`` command line.
+
+::
+
+    hub [--config hub.yaml] run
+    hub config check
+    hub routes check [--message FILE] [--source NAME]
+    hub db upgrade
+    hub send hl7 FILE... [--host --port --tls --cafile --insecure --json]
+    hub messages list|show|replay|resend ...     (through the running hub's API)
+    hub parked list|redrive ...
+    hub queues
+    hub bench mllp [--messages N --connections K --rate R --spawn/--no-spawn --json]
+
+Exit codes: 0 success, 1 failure, 2 refused (usage, unknown id, authentication);
+see :mod:`hub.cli_common`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from hub.app import Hub
+from hub.cli_admin import list_queues, messages_app, parked_app
+from hub.cli_checks import config_app, db_app, routes_app
+from hub.cli_common import CliState, err, fail, out, print_json_line, settings_of
+from hub.cli_send import send_app
+from hub.config import Settings
+from hub.errors import HubError
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
+READY_POLL_S = 0.05
+
+app = typer.Typer(
+    help="Regional health-data interoperability hub.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Load tests.", no_args_is_help=True)
+
+app.add_typer(config_app, name="config")
+app.add_typer(routes_app, name="routes")
+app.add_typer(db_app, name="db")
+app.add_typer(send_app, name="send")
+app.add_typer(messages_app, name="messages")
+app.add_typer(parked_app, name="parked")
+app.add_typer(bench_app, name="bench")
+app.command("queues")(list_queues)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", envvar="HUB_CONFIG",
+        help="settings file (default: hub.yaml, when present)")] = None,
+) -> None:
+    """Regional health-data interoperability hub."""
+    ctx.obj = CliState(config=config)
+
+
+# -- run ----------------------------------------------------------------------
+
+
+def configure_logging(level: str) -> None:
+    """Root logging on stderr: time, level, logger, message."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        fail(f"log_level: unknown level {level!r}, expected DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=numeric, format=LOG_FORMAT, stream=sys.stderr, force=True)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed, else asyncio's default."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def started_line(hub: Hub) -> str:
+    """The one line ``hub run`` prints once every listener is up."""
+    s = hub.settings
+    mllp = f"{s.mllp.host}:{hub.mllp_port}" if hub.mllp_port is not None else "off"
+    http = f"{s.http.host}:{hub.http_port}" if hub.http_port is not None else "off"
+    return f"hub started: mllp {mllp}, http {http}"
+
+
+async def _until_ready(hub: Hub, serving: asyncio.Task[None]) -> None:
+    while not hub.ready:
+        if serving.done():
+            serving.result()
+            raise HubError("the hub stopped while starting")
+        await asyncio.sleep(READY_POLL_S)
+
+
+async def serve(settings: Settings, announce: Callable[[Hub], None]) -> None:
+    """Run a hub until SIGINT or SIGTERM, then stop it cleanly."""
+    hub = Hub(settings)
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    signalled: list[int] = []
+
+    def on_signal(number: int) -> None:
+        if signalled:
+            err.print("already stopping, please wait")
+            return
+        signalled.append(number)
+        main_task.cancel()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, on_signal, number)
+    serving = asyncio.create_task(hub.serve_forever(), name="hub")
+    try:
+        await _until_ready(hub, serving)
+        announce(hub)
+        await serving
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Start the hub and serve until SIGINT/SIGTERM."""
+    settings = settings_of(ctx)
+    configure_logging(settings.log_level)
+
+    def announce(hub: Hub) -> None:
+        typer.echo(started_line(hub), err=True)
+
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(settings, announce))
+    except HubError as exc:
+        fail(str(exc))
+    err.print("hub stopped")
+
+
+# -- bench --------------------------------------------------------------------
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", str(value)))
+    return rows
+
+
+@bench_app.command("mllp")
+def bench_mllp(
+    messages: Annotated[int, typer.Option(min=1, help="messages to send")] = 20000,
+    connections: Annotated[int, typer.Option(min=1, help="parallel MLLP connections")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    host: Annotated[str | None, typer.Option(help="hub MLLP host (with --no-spawn)")] = None,
+    port: Annotated[int | None, typer.Option(help="hub MLLP port (with --no-spawn)")] = None,
+    sink_port: Annotated[int | None, typer.Option(
+        help="port of the MLLP sink that receives the deliveries")] = None,
+    rate: Annotated[float, typer.Option(min=0, help="messages per second, 0 = flat out")] = 0,
+    spawn: Annotated[bool, typer.Option(
+        "--spawn/--no-spawn", help="start a hub subprocess on a temporary directory")] = True,
+    sink_down: Annotated[bool, typer.Option(
+        "--sink-down", help="leave the destination stopped: measure memory under backlog")] = False,
+    broker_url: Annotated[str | None, typer.Option(
+        help="broker of the spawned hub (default embedded)")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        help="database of the spawned hub (default SQLite)")] = None,
+) -> None:
+    """Measure MLLP intake throughput, ACK latency, delivery rate and hub memory."""
+    from hub.bench import run_bench
+
+    result = run_bench(messages=messages, connections=connections, host=host, port=port,
+                       sink_port=sink_port, rate=rate, spawn=spawn, sink_down=sink_down,
+                       broker_url=broker_url, database_url=database_url)
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("measure", "value")
+    for key, value in _flatten(result):
+        table.add_row(escape(key), escape(value))
+    out.print(table)
+
+
+def main() -> None:
+    """Console script entry point (``hub = "hub.cli:main"``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""``hub config check``, ``hub routes check``, ``hub db upgrade``: offline checks and set-up."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from hub.app import load_engine
+from hub.cli_common import err, fail, mask_url, out, settings_of, state_of
+from hub.cli_send import split_messages
+from hub.config import FileDestination, MllpDestination, Settings
+from hub.db.engine import Database
+from hub.errors import ConfigError, ParseError
+from hub.hl7.er7 import Message, parse
+from hub.routing.engine import Decision, RoutingEngine
+
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+routes_app = typer.Typer(help="Check the route files.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def engine_of(settings: Settings) -> RoutingEngine:
+    """Load the route files; exit 1 listing every problem."""
+    try:
+        return load_engine(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _listener(enabled: bool, host: str, port: int, tls: bool = False) -> str:
+    if not enabled:
+        return "disabled"
+    return f"{host}:{port}" + (" (TLS)" if tls else "")
+
+
+def _destination(settings: FileDestination | MllpDestination) -> str:
+    if isinstance(settings, FileDestination):
+        return f"file -> {settings.directory}"
+    return f"mllp -> {settings.host}:{settings.port}" + (" (TLS)" if settings.tls else "")
+
+
+def _admin_token(settings: Settings) -> str:
+    if settings.admin_token:
+        return "configured"
+    if (settings.data_dir / "admin.token").exists():
+        return "from <data_dir>/admin.token"
+    return "generated into <data_dir>/admin.token at first start"
+
+
+def summary_table(settings: Settings, routes: int, origin: str) -> Table:
+    """What the hub would start with (no secret is shown)."""
+    table = Table.grid(padding=(0, 2))
+    rows = [
+        ("configuration", origin),
+        ("data_dir", str(settings.data_dir)),
+        ("mllp", _listener(settings.mllp.enabled, settings.mllp.host, settings.mllp.port,
+                           settings.mllp.tls is not None)),
+        ("http", _listener(settings.http.enabled, settings.http.host, settings.http.port)),
+        ("broker", mask_url(settings.broker_url)),
+        ("database", mask_url(settings.effective_database_url)),
+        ("admin token", _admin_token(settings)),
+        ("sources", ", ".join(s.name for s in settings.sources) or "(none: all are 'default')"),
+        ("routes", f"{routes} in {settings.routes_dir}"),
+    ]
+    rows += [(f"destination {name}", _destination(d))
+             for name, d in settings.destinations.items()]
+    for key, value in rows:
+        table.add_row(f"[bold]{key}[/bold]", escape(value))
+    return table
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate the settings and the route files; print what the hub would use."""
+    settings = settings_of(ctx)
+    engine = engine_of(settings)
+    config = state_of(ctx).config
+    origin = str(config) if config else "hub.yaml (if present) + HUB_* environment"
+    out.print("[green]configuration OK[/green]")
+    out.print(summary_table(settings, len(engine.routes), origin))
+
+
+def _print_decision(decision: Decision) -> None:
+    if decision.outcome == "deliver":
+        line = f"[green]deliver[/green] to {', '.join(decision.destinations)}"
+    elif decision.outcome == "filter":
+        line = f"[yellow]filter[/yellow]: {escape(decision.reason)}"
+    else:
+        line = f"[yellow]unrouted[/yellow]: {escape(decision.reason)}"
+    matched = ", ".join(decision.matched) or "none"
+    out.print(f"decision: {line} (matched: {escape(matched)})")
+
+
+def _explain_table(engine: RoutingEngine, source: str, message: Message) -> Table:
+    table = Table("route", "matched", "why not")
+    for name, matched, why in engine.explain(source, "hl7v2", message):
+        mark = "[green]yes[/green]" if matched else "[red]no[/red]"
+        table.add_row(escape(name), mark, escape(why))
+    return table
+
+
+def _parsed(path: Path) -> list[Message]:
+    try:
+        payloads = split_messages(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: {exc}")
+    if not payloads:
+        fail(f"{path}: no MSH segment, not an HL7 v2 message")
+    messages = []
+    for number, payload in enumerate(payloads, 1):
+        try:
+            messages.append(parse(payload))
+        except ParseError as exc:
+            fail(f"{path} message {number}: {exc}")
+    return messages
+
+
+@routes_app.command("check")
+def routes_check(
+    ctx: typer.Context,
+    message: Annotated[Path | None, typer.Option(
+        help="an HL7 v2 message file: show where it would go and why", exists=True,
+        dir_okay=False)] = None,
+    source: Annotated[str, typer.Option(help="the inbound source it comes from")] = "default",
+) -> None:
+    """Validate the route files; with --message, explain the routing of that message."""
+    settings = settings_of(ctx)
+    engine = engine_of(settings)
+    out.print(f"[green]{len(engine.routes)} route(s) OK[/green] in {settings.routes_dir}")
+    if message is None:
+        return
+    known = {s.name for s in settings.sources} | {"default"}
+    if source not in known:
+        err.print(f"[yellow]warning:[/yellow] source {source!r} is not configured")
+    for parsed in _parsed(message):
+        out.print(f"\n[bold]{escape(repr(parsed))}[/bold]")
+        _print_decision(engine.decide(source, "hl7v2", parsed))
+        out.print(_explain_table(engine, source, parsed))
+
+
+async def upgrade_database(url: str) -> str | None:
+    """Migrate the database at ``url`` to the latest revision; return it."""
+    db = await Database.open(url)
+    try:
+        await db.upgrade()
+        return await db.current_revision()
+    finally:
+        await db.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the journal database to the latest schema."""
+    settings = settings_of(ctx)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.effective_database_url
+    try:
+        revision = asyncio.run(upgrade_database(url))
+    except Exception as exc:  # any driver's error: report it, the operator fixes the URL
+        fail(f"cannot upgrade {mask_url(url)}: {type(exc).__name__}: {exc}")
+    out.print(f"database {escape(mask_url(url))} at revision {revision}")

@@ -1,0 +1,243 @@
+"""Settings: ``hub.yaml`` plus ``HUB_*`` environment overrides, validated at start.
+
+One typed object, built by :func:`load_settings` from ``main``/the CLI, never at
+import time. A bad value raises :class:`~hub.errors.ConfigError` naming the
+key (``mllp.port: Input should be a valid integer, got 'abc'``).
+
+Environment overrides: each entry of :data:`ENV_KEYS` maps a variable to a
+dotted key; any other ``HUB_<SECTION>__<KEY>`` (double underscore) reaches a
+nested key generically, e.g. ``HUB_MLLP__IDLE_TIMEOUT_S=60``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hub.errors import ConfigError
+
+ENV_KEYS: dict[str, str] = {
+    "HUB_DATA_DIR": "data_dir",
+    "HUB_MLLP_HOST": "mllp.host",
+    "HUB_MLLP_PORT": "mllp.port",
+    "HUB_HTTP_HOST": "http.host",
+    "HUB_HTTP_PORT": "http.port",
+    "HUB_DICOM_PORT": "dicom.port",
+    "HUB_BROKER_URL": "broker_url",
+    "HUB_BROKER_PREFIX": "broker_prefix",
+    "HUB_DATABASE_URL": "database_url",
+    "HUB_ADMIN_TOKEN": "admin_token",
+    "HUB_ROUTES_DIR": "routes_dir",
+    "HUB_INS_TEST_MODE": "ins_test_mode",
+    "HUB_LOG_LEVEL": "log_level",
+    "HUB_LOG_PATIENT_DATA": "log_patient_data",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(_Model):
+    """TLS material for a listener or a client connection."""
+
+    certfile: Path | None = Field(None, description="PEM certificate chain")
+    keyfile: Path | None = Field(None, description="PEM private key")
+    cafile: Path | None = Field(None, description="CA bundle to verify the peer")
+    require_client_cert: bool = Field(False, description="listeners: demand a client certificate")
+    verify: bool = Field(True, description="clients: verify the server certificate")
+
+
+class MllpSettings(_Model):
+    """The MLLP listener."""
+
+    enabled: bool = Field(True, description="start the MLLP listener")
+    host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 to accept remote senders")
+    port: int = Field(2575, ge=0, le=65535, description="TCP port (0 picks a free one)")
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="larger frames are answered AR and discarded"
+    )
+    idle_timeout_s: float = Field(300.0, gt=0, description="close a silent connection after this")
+    max_connections: int = Field(1024, gt=0, description="concurrent connections accepted")
+    tls: TlsSettings | None = Field(None, description="serve MLLP over TLS when set")
+
+
+class HttpSettings(_Model):
+    """The HTTP API (admin, FHIR, health, metrics)."""
+
+    enabled: bool = Field(True, description="start the HTTP server")
+    host: str = Field("127.0.0.1", description="address to bind")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one)")
+
+
+class DicomSettings(_Model):
+    """The DICOM listener (not started by this version)."""
+
+    port: int = Field(11112, ge=0, le=65535, description="DICOM SCP port")
+
+
+class SourceSettings(_Model):
+    """A known sender, recognised by MSH-3 / MSH-4."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="source name used in routes")
+    sending_application: str | None = Field(None, description="MSH-3.1 to match (any if unset)")
+    sending_facility: str | None = Field(None, description="MSH-4.1 to match (any if unset)")
+    strict: bool = Field(False, description="validate every message with hl7apy (slow path)")
+
+
+class RetrySettings(_Model):
+    """Exponential backoff with full jitter, then parking."""
+
+    max_attempts: int = Field(8, ge=1, description="attempts before the delivery is parked")
+    initial_s: float = Field(1.0, gt=0, description="first backoff")
+    max_s: float = Field(300.0, gt=0, description="backoff ceiling")
+    multiplier: float = Field(2.0, ge=1, description="growth per attempt")
+
+
+class FileDestination(_Model):
+    """Drop each message as a file, written atomically (temp file + rename)."""
+
+    type: Literal["file"]
+    directory: Path = Field(description="target directory, created when missing")
+    suffix: str = Field(".hl7", description="file name suffix")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
+
+
+class MllpDestination(_Model):
+    """Forward to a downstream MLLP listener and wait for its ACK."""
+
+    type: Literal["mllp"]
+    host: str = Field(description="downstream host")
+    port: int = Field(ge=1, le=65535, description="downstream port")
+    timeout_s: float = Field(30.0, gt=0, description="wait this long for the ACK")
+    connections: int = Field(4, ge=1, le=64, description="parallel connections (lanes)")
+    on_ae: Literal["retry", "park"] = Field("retry", description="what an AE/CE answer does")
+    on_ar: Literal["retry", "park"] = Field("park", description="what an AR/CR answer does")
+    tls: TlsSettings | None = Field(None, description="connect over TLS when set")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
+
+
+Destination = Annotated[FileDestination | MllpDestination, Field(discriminator="type")]
+
+
+class PipelineSettings(_Model):
+    """The pipeline worker."""
+
+    prefetch: int = Field(512, ge=1, description="ingress messages in flight")
+    lanes: int = Field(32, ge=1, description="parallel per-patient lanes")
+
+
+class Settings(_Model):
+    """Everything the hub reads at start."""
+
+    data_dir: Path = Field(Path("var"), description="journal, blobs and outboxes live here")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default SQLite file under data_dir"
+    )
+    broker_url: str = Field("embedded", description="'embedded' or amqp://user:pass@host:port/")
+    broker_prefix: str = Field(
+        "hub", pattern=r"^[A-Za-z0-9_.-]+$",
+        description="RabbitMQ queue name prefix (several hubs on one vhost)",
+    )
+    admin_token: str | None = Field(
+        None, min_length=16, description="bearer token of the admin API; generated when unset"
+    )
+    routes_dir: Path = Field(Path("routes"), description="directory of route YAML files")
+    ins_test_mode: bool = Field(False, description="accept test/demo INS OIDs (.10, .11)")
+    log_level: str = Field("INFO", description="logging level")
+    log_patient_data: bool = Field(False, description="allow patient data in logs")
+    mllp: MllpSettings = Field(default_factory=MllpSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    dicom: DicomSettings = Field(default_factory=DicomSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    sources: list[SourceSettings] = Field(default_factory=list, description="known senders")
+    destinations: dict[str, Destination] = Field(
+        default_factory=dict, description="delivery targets by name"
+    )
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Settings:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"sources: name '{source.name}' is used twice")
+            seen.add(source.name)
+        for name in self.destinations:
+            if not name.replace("-", "").isalnum() or name != name.lower():
+                raise ValueError(f"destinations: name '{name}' must be lowercase [a-z0-9-]")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.db').as_posix()}"
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: str) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_env(tree: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``HUB_*`` variables on the YAML tree (environment wins)."""
+    for name, value in environ.items():
+        if name in ENV_KEYS:
+            _set_dotted(tree, ENV_KEYS[name], value)
+        elif name.startswith("HUB_") and "__" in name:
+            dotted = name[4:].lower().replace("__", ".")
+            _set_dotted(tree, dotted, value)
+    return tree
+
+
+def _format_validation(error: ValidationError, origin: str) -> ConfigError:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
+        value = item.get("input")
+        shown = f", got {value!r}" if not isinstance(value, dict | list) else ""
+        problems.append(f"{key or '(top)'}: {item['msg']}{shown}")
+    return ConfigError(f"{origin} is invalid:\n  " + "\n  ".join(problems))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a settings file; an absent file is an empty mapping."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: the top level must be a mapping")
+    return data
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from ``path`` (default ``hub.yaml`` or ``$HUB_CONFIG``) and env."""
+    env = os.environ if environ is None else environ
+    config_path = path or Path(env.get("HUB_CONFIG", "hub.yaml"))
+    tree = apply_env(read_yaml(config_path), env)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise _format_validation(exc, f"configuration ({config_path.name} + HUB_* env)") from exc

@@ -1,0 +1,77 @@
+"""Names in the configuration that resolve to code.
+
+Connectors are imported by name here, at run time, so that ``hub`` has no
+static dependency on ``connectors`` (dependencies point inward). A test checks
+that every registered factory imports and has the expected signature.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from hub.broker.base import Broker
+from hub.config import FileDestination, MllpDestination, MllpSettings
+from hub.db.engine import Database
+from hub.delivery import Destination
+from hub.errors import ConfigError
+
+DESTINATION_TYPES: dict[str, str] = {
+    "file": "connectors.file:FileDestination",
+    "mllp": "connectors.mllp.destination:MllpDestination",
+}
+
+
+def resolve(ref: str) -> Any:
+    """Import ``module:attribute``."""
+    module, _, attribute = ref.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def create_destination(
+    name: str, settings: FileDestination | MllpDestination, data_dir: Path
+) -> Destination:
+    """Build the destination ``name`` from its settings."""
+    ref = DESTINATION_TYPES.get(settings.type)
+    if ref is None:
+        raise ConfigError(f"unknown destination type '{settings.type}'",
+                          key=f"destinations.{name}.type")
+    factory = resolve(ref)
+    destination: Destination = factory(name, settings, data_dir)
+    return destination
+
+
+def create_broker(url: str, db: Database, *, prefix: str = "hub") -> Broker:
+    """The embedded broker (``embedded``) or RabbitMQ (``amqp://``, ``amqps://``)."""
+    if url == "embedded":
+        from hub.broker.embedded import EmbeddedBroker
+
+        return EmbeddedBroker(db)
+    if url.startswith(("amqp://", "amqps://")):
+        from hub.broker.rabbitmq import RabbitMQBroker
+
+        return RabbitMQBroker(url, prefix=prefix)
+    raise ConfigError(f"'{url}' is neither 'embedded' nor an amqp:// URL", key="broker_url")
+
+
+def create_mllp_listener(settings: MllpSettings, intake: Any, metrics: Any) -> Any:
+    """The MLLP server wired to the intake."""
+    server_mod = importlib.import_module("connectors.mllp.server")
+    source_mod = importlib.import_module("connectors.mllp.source")
+    ssl = None
+    if settings.tls is not None:
+        tls = importlib.import_module("connectors.mllp.tls")
+        t = settings.tls
+        ssl = tls.server_context(str(t.certfile), str(t.keyfile),
+                                 str(t.cafile) if t.cafile else None, t.require_client_cert)
+    return server_mod.MLLPServer(
+        source_mod.MllpSource(intake),
+        host=settings.host,
+        port=settings.port,
+        name="mllp",
+        max_message_bytes=settings.max_message_bytes,
+        idle_timeout_s=settings.idle_timeout_s,
+        ssl=ssl,
+        max_connections=settings.max_connections,
+    )
