@@ -52,6 +52,7 @@ class Arrival:
     source: str = "default"
     replay_of: str | None = None
     record_id: str | None = None
+    frame_size: int | None = None  # bytes of a refused frame, of which payload is the head
 
 
 @dataclass(slots=True)
@@ -191,7 +192,7 @@ class Intake:
     async def reject_frame(self, prefix: bytes, size: int, peer: str, reason: str) -> bytes:
         """Journal a frame refused before parsing (too large) and return its AR."""
         arrival = Arrival(prefix, peer, "mllp", time.time(),
-                          asyncio.get_running_loop().create_future())
+                          asyncio.get_running_loop().create_future(), frame_size=size)
         arrival.error = ParseError(reason, segment="MSH", field=1, code="207", reject=True)
         try:
             arrival.message = parse(prefix)
@@ -356,7 +357,7 @@ class Intake:
             message_type=(f"{message.message_type}^{message.trigger_event}" if message
                           else _raw_field(arrival.payload, 9)[:32]),
             sha256=digest,
-            size=len(arrival.payload),
+            size=arrival.frame_size if arrival.frame_size is not None else len(arrival.payload),
             status="received" if arrival.error is None else "rejected",
             patient_key=message.patient_key() if message else None,
             ack_code=code,

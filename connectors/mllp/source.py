@@ -57,5 +57,7 @@ class MllpSource:
                      event.size)
             return None
         self.truncated_frames += 1
-        log.info("connection %d ended inside a frame (%d bytes)", peer.connection_id, event.size)
+        reason = f"connection closed inside a frame after {event.size} bytes; nothing was answered"
+        log.info("connection %d: %s", peer.connection_id, reason)
+        await self._intake.reject_frame(event.prefix, event.size, where, reason)
         return None

@@ -13,6 +13,7 @@ import itertools
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,11 +135,20 @@ async def test_random_bytes_inside_a_frame_are_refused_and_journaled(
     await assert_rejected_in_journal(api, reply)
 
 
-async def test_truncated_frame_then_close(hub: HubProcess) -> None:
+async def test_truncated_frame_then_close(hub: HubProcess, api: HubApi) -> None:
     """Start block and half a message, then the sender hangs up: nothing to answer,
-    the listener survives (checked by ``still_serving``)."""
-    message = adt("A01", next_id(), "800002")
+    the listener survives (checked by ``still_serving``) and the partial frame is
+    journaled as rejected with the reason."""
+    cid = next_id()
+    message = adt("A01", cid, "800002")
     await exchange(hub.mllp_port, b"\x0b" + message[: len(message) // 2], reply=False)
+
+    async def journaled() -> list[dict[str, Any]]:
+        return await api.by_control_id(cid)
+
+    records = await await_until(journaled, timeout_s=10, what="the truncated frame journaled")
+    assert [r["status"] for r in records] == ["rejected"]
+    assert "closed inside a frame" in (records[0]["error"] or "")
 
 
 async def test_oversize_frame_is_answered_ar_207_and_the_connection_stays_usable(
