@@ -225,9 +225,10 @@ class Intake:
         Batches overlap: while one batch waits for its commit, the next one is
         prepared. Keys of uncommitted messages are kept in ``_inflight`` so that a
         resend arriving meanwhile is still recognised (and answered only once the
-        original is committed); publishes keep the order of the batches.
+        original is committed). Publishes of different batches are not ordered
+        among themselves: a connection sends its next message only after the ACK,
+        which waits for the publish, so each sender's order is kept.
         """
-        previous: asyncio.Future[None] | None = None
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 1000:
@@ -237,11 +238,9 @@ class Intake:
             except Exception as exc:  # storage failure: every sender retries
                 self._fail_batch(batch, exc)
                 continue
-            published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            task = asyncio.create_task(self._finish(plan, previous, published))
+            task = asyncio.create_task(self._finish(plan))
             self._finishing.add(task)
             task.add_done_callback(self._finishing.discard)
-            previous = published
 
     async def _plan(self, batch: list[Arrival]) -> _Plan:
         duplicates = await self._find_duplicates(batch)
@@ -261,16 +260,13 @@ class Intake:
                 plan.accepted.append((arrival, record))
         return plan
 
-    async def _finish(self, plan: _Plan, previous: asyncio.Future[None] | None,
-                      published: asyncio.Future[None]) -> None:
+    async def _finish(self, plan: _Plan) -> None:
         try:
-            await self._commit_and_publish(plan.ops, plan.accepted, previous)
+            await self._commit_and_publish(plan.ops, plan.accepted)
         except Exception as exc:
             self._fail_batch(plan.batch, exc)
             return
         finally:
-            if not published.done():
-                published.set_result(None)
             for key in plan.keys:
                 self._inflight.pop(key, None)
             plan.committed.set_result(None)
@@ -393,7 +389,6 @@ class Intake:
         self,
         ops: list[Op],
         accepted: list[tuple[Arrival, MessageRecord]],
-        previous: asyncio.Future[None] | None,
     ) -> None:
         outbound = [
             OutboundMessage(a.payload, r.id, {
@@ -410,8 +405,6 @@ class Intake:
             return
         if ops:
             await self._db.committer.run(*ops, urgent=True)
-        if previous is not None:
-            await asyncio.shield(previous)  # keep the publish order of the batches
         if outbound:
             try:
                 await self._broker.publish(INGRESS, outbound)
