@@ -302,4 +302,9 @@ def run_bench(**options: Any) -> dict[str, Any]:
                 "rate": 0.0, "spawn": True, "sink_port": None, "sink_down": False,
                 "broker_url": None, "database_url": None}
     merged = {**defaults, **{k: v for k, v in options.items() if v is not None}}
-    return asyncio.run(_run(merged))
+    try:  # the senders and the sink share the machine with the hub: keep them light
+        import uvloop
+
+        return uvloop.run(_run(merged))
+    except ImportError:
+        return asyncio.run(_run(merged))
