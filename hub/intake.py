@@ -62,11 +62,11 @@ class _Plan:
     batch: list[Arrival]
     ops: list[Op] = field(default_factory=list)
     accepted: list[tuple[Arrival, MessageRecord]] = field(default_factory=list)
-    answers: list[tuple[Arrival, bytes | asyncio.Future[None] | None]] = field(
+    answers: list[tuple[Arrival, bytes | asyncio.Future[bool] | None]] = field(
         default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
     resend_answers: dict[int, bytes | None] = field(default_factory=dict)
-    committed: asyncio.Future[None] = field(
+    committed: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -148,7 +148,7 @@ class Intake:
         self._queue: asyncio.Queue[Arrival] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[tuple[str, str], tuple[str, str, bytes | None,
-                                                     asyncio.Future[None]]] = {}
+                                                     asyncio.Future[bool]]] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._bloom = Bloom() if single_writer else None
 
@@ -261,18 +261,24 @@ class Intake:
         return plan
 
     async def _finish(self, plan: _Plan) -> None:
+        stored = False
         try:
             await self._commit_and_publish(plan.ops, plan.accepted)
+            stored = True
         except Exception as exc:
             self._fail_batch(plan.batch, exc)
             return
         finally:
             for key in plan.keys:
                 self._inflight.pop(key, None)
-            plan.committed.set_result(None)
+            plan.committed.set_result(stored)
         for arrival, answer in plan.answers:
             if isinstance(answer, asyncio.Future):
-                await asyncio.shield(answer)  # a resend of a message still being committed
+                # A resend of a message that was still being committed: it gets the
+                # original's ACK only if the original was stored.
+                if not await asyncio.shield(answer):
+                    self._answer_storage_failure(arrival, StorageError("original not stored"))
+                    continue
                 answer = plan.resend_answers[id(arrival)]
             self._metrics.observe_intake(arrival.source, arrival.error is None,
                                          time.time() - arrival.received_at)
@@ -308,7 +314,7 @@ class Intake:
         arrival: Arrival,
         duplicates: dict[tuple[str, str], tuple[str, str, bytes | None]],
         plan: _Plan,
-    ) -> tuple[MessageRecord | None, bytes | asyncio.Future[None] | None, bool]:
+    ) -> tuple[MessageRecord | None, bytes | asyncio.Future[bool] | None, bool]:
         """The record to store (or None), the answer, and whether to publish."""
         digest = sha256_hex(arrival.payload)
         message = arrival.message
