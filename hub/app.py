@@ -11,7 +11,6 @@ import logging
 import os
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 from hub.blobs import BlobStore
@@ -295,7 +294,3 @@ class Hub:
                                                [p.message_id for p in chosen])
         return total
 
-
-def data_path(settings: Settings, *parts: str) -> Path:
-    """A path under the data directory."""
-    return settings.data_dir.joinpath(*parts)

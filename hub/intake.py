@@ -34,7 +34,6 @@ from hub.metrics import Metrics
 log = logging.getLogger(__name__)
 
 INGRESS = "ingress"
-ACCEPT_CODES = {"": "AA"}  # original mode
 ENHANCED_OK = "CA"
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from hub.db.committer import Op, Write
 from hub.db.engine import Database
@@ -277,11 +277,7 @@ class Journal:
 
     async def count_by_status(self) -> dict[str, int]:
         """How many messages per status."""
-        from sqlalchemy import func
-
+        status = messages.c.status
         async with self.db.connect() as conn:
-            rows = (
-                await conn.execute(select(m_status := messages.c.status, func.count()).group_by(
-                    m_status))
-            ).fetchall()
+            rows = (await conn.execute(select(status, func.count()).group_by(status))).fetchall()
         return {r[0]: r[1] for r in rows}

@@ -69,10 +69,6 @@ class Pipeline:
         if self._consumer is not None:
             await self._consumer.cancel()
 
-    def replace_engine(self, engine: RoutingEngine) -> None:
-        """Swap the routing engine (route files reloaded)."""
-        self._engine = engine
-
     async def _on_envelope(self, env: Envelope) -> None:
         assert self._lanes is not None
         key = env.headers.get("patient_key") or env.message_id

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.db.committer import Committer
 from hub.errors import ConfigError, StorageError
@@ -179,8 +179,3 @@ class Database:
             if sync is not None:
                 sync.dispose()
 
-
-async def execute_read(conn: AsyncConnection, statement: Any) -> list[Any]:
-    """Run a SELECT and return its rows as a list."""
-    result = await conn.execute(statement)
-    return list(result.fetchall())
