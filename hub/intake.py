@@ -105,6 +105,8 @@ class SourceResolver:
 
     def resolve(self, message: Message) -> SourceSettings | None:
         """The first matching source, or None."""
+        if not self._sources:
+            return None
         app = message.first("MSH-3.1")
         facility = message.first("MSH-4.1")
         for src in self._sources:
