@@ -292,8 +292,30 @@ async def _stop_hub(hub: _Hub, options: dict[str, Any]) -> None:
         await asyncio.to_thread(hub.process.wait, 30)
     except subprocess.TimeoutExpired:
         hub.process.kill()
+    if hub.workdir is not None and options.get("broker_url"):
+        await _delete_bench_queues(options["broker_url"], f"bench-{hub.workdir.name}")
     if hub.workdir is not None and not options.get("keep"):
         shutil.rmtree(hub.workdir, ignore_errors=True)
+
+
+async def _delete_bench_queues(url: str, prefix: str) -> None:
+    """Remove the RabbitMQ queues the spawned hub declared under its own prefix."""
+    import aio_pika
+
+    from hub.broker.rabbitmq import RabbitMQBroker
+
+    names = [
+        name
+        for queue in ("ingress", "deliver.sink")
+        for name in RabbitMQBroker(url, prefix=prefix).physical_queues(queue)
+    ]
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+    finally:
+        await connection.close()
 
 
 def run_bench(**options: Any) -> dict[str, Any]:
