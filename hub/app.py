@@ -166,7 +166,12 @@ class Hub:
         s = self.settings
         if s.mllp.enabled:
             self.mllp = create_mllp_listener(s.mllp, self.intake, self.metrics)
-            await self.mllp.start()
+            try:
+                await self.mllp.start()
+            except OSError as exc:
+                self.mllp = None
+                raise ConfigError(f"cannot listen on {s.mllp.host}:{s.mllp.port}: "
+                                  f"{exc.strerror or exc}", key="mllp.port") from exc
         if s.http.enabled:
             from hub.api.server import HttpServer
 
@@ -194,9 +199,9 @@ class Hub:
             await self.db.close()
 
     async def serve_forever(self) -> None:
-        """Start and run until cancelled (SIGINT/SIGTERM)."""
-        await self.start()
+        """Start and run until cancelled (SIGINT/SIGTERM); a failed start stops what started."""
         try:
+            await self.start()
             await asyncio.Event().wait()
         finally:
             await self.stop()
