@@ -14,13 +14,13 @@ import time
 from typing import Any
 
 from hub.blobs import BlobStore
-from hub.broker.base import Broker, OutboundMessage, ParkedMessage
+from hub.broker.base import Broker, ParkedMessage, transactional
 from hub.config import Settings
 from hub.db.engine import Database
-from hub.delivery import DeliveryWorker, delivery_queue
+from hub.delivery import DeliveryWorker, delivery_job, delivery_queue
 from hub.errors import ConfigError, HubError
-from hub.intake import INGRESS, Intake, SourceResolver
-from hub.journal import Journal, delivery_key
+from hub.intake import INGRESS, Intake, SourceResolver, ingress_message
+from hub.journal import Journal
 from hub.metrics import Metrics
 from hub.pipeline import Pipeline
 from hub.registry import create_broker, create_destination, create_mllp_listener
@@ -114,14 +114,13 @@ class Hub:
         message at start closes that gap; the pipeline skips a second copy.
         """
         assert self.broker and self.journal and self.blobs
-        if getattr(self.broker, "prepare", None) is not None:
+        if transactional(self.broker) is not None:
             return
         after, total = "", 0
         while rows := await self.journal.waiting_for_pipeline(after):
             batch = [
-                OutboundMessage(await self.blobs.get(r.sha256), r.id, {
-                    "message_id": r.id, "source": r.source, "protocol": r.protocol,
-                    "patient_key": r.patient_key or "", "recovered": "1"})
+                ingress_message(await self.blobs.get(r.sha256), r.id, source=r.source,
+                                protocol=r.protocol, patient_key=r.patient_key, recovered=True)
                 for r in rows
             ]
             await self.broker.publish(INGRESS, batch)
@@ -139,12 +138,10 @@ class Hub:
             for r in rows:
                 if r.destination not in self.settings.destinations:
                     continue
-                headers = {"message_id": r.message_id, "patient_key": r.patient_key or "",
-                           "source": r.source, "control_id": r.control_id,
-                           "destination": r.destination, "recovered": "1"}
-                payload = await self.blobs.get(r.sha256)
-                await self.broker.publish(delivery_queue(r.destination),
-                                          [OutboundMessage(payload, r.key, headers)])
+                job = delivery_job(await self.blobs.get(r.sha256), r.message_id, r.destination,
+                                   patient_key=r.patient_key, source=r.source,
+                                   control_id=r.control_id, recovered=True)
+                await self.broker.publish(delivery_queue(r.destination), [job])
             after, total = rows[-1].key, total + len(rows)
         if total:
             log.warning("republished %d pending deliveries", total)
@@ -258,17 +255,14 @@ class Hub:
         if record is None:
             raise KeyError(message_id)
         payload = await self.blobs.get(record["sha256"])
-        headers = {"message_id": message_id, "patient_key": record["patient_key"] or "",
-                   "source": record["source"], "control_id": record["control_id"],
-                   "destination": destination, "force": "1"}
+        job = delivery_job(payload, message_id, destination, patient_key=record["patient_key"],
+                           source=record["source"], control_id=record["control_id"], force=True)
         assert self.db
         await self.db.committer.run(
             *self.journal.deliveries_planned(message_id, [destination]),
             self.journal.event(message_id, "resent", destination=destination),
         )
-        key = delivery_key(message_id, destination)
-        await self.broker.publish(delivery_queue(destination),
-                                  [OutboundMessage(payload, key, headers)])
+        await self.broker.publish(delivery_queue(destination), [job])
 
     async def parked(self, destination: str | None = None,
                      limit: int = 100) -> list[ParkedMessage]:

@@ -23,12 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from hub.broker.base import Broker, Consumer, Envelope
+from hub.broker.base import Broker, Consumer, Envelope, OutboundMessage, transactional
 from hub.broker.settle import commit_and_ack
 from hub.config import RetrySettings
 from hub.db.engine import Database
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
-from hub.journal import Journal
+from hub.journal import Journal, delivery_key
 from hub.lanes import Lanes
 from hub.metrics import Metrics
 from hub.retry import backoff_s, should_park
@@ -39,6 +39,30 @@ log = logging.getLogger(__name__)
 def delivery_queue(destination: str) -> str:
     """The broker queue of a destination."""
     return f"deliver.{destination}"
+
+
+def delivery_job(
+    payload: bytes,
+    message_id: str,
+    destination: str,
+    *,
+    patient_key: str | None,
+    source: str,
+    control_id: str,
+    recovered: bool = False,
+    force: bool = False,
+) -> OutboundMessage:
+    """The broker message of one delivery (keyed ``<message id>:<destination>``).
+
+    ``recovered``: the job may be a second copy (checked against the journal);
+    ``force``: deliver even if the journal says delivered (operator resend).
+    """
+    headers = {
+        "message_id": message_id, "destination": destination,
+        "patient_key": patient_key or "", "source": source, "control_id": control_id,
+        "recovered": "1" if recovered else "0", "force": "1" if force else "0",
+    }
+    return OutboundMessage(payload, delivery_key(message_id, destination), headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +188,8 @@ class DeliveryWorker:
     async def _already_delivered(self, env: Envelope, job: DeliveryJob) -> bool:
         if job.headers.get("force") == "1":
             return False
-        transactional = getattr(self._broker, "prepare", None) is not None
-        if transactional and not (env.redelivered or job.headers.get("recovered") == "1"):
+        maybe_copy = env.redelivered or job.headers.get("recovered") == "1"
+        if transactional(self._broker) is not None and not maybe_copy:
             # Embedded: a job exists once unless redelivered. An external broker can
             # hold a second copy (start-up recovery), so it is always checked.
             return False

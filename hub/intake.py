@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 from hub.blobs import BlobStore, sha256_hex
 from hub.bloom import Bloom
-from hub.broker.base import Broker, OutboundMessage
+from hub.broker.base import Broker, OutboundMessage, transactional
 from hub.config import SourceSettings
 from hub.db.committer import Op
 from hub.db.engine import Database
 from hub.errors import DuplicateConflict, HubError, ParseError, StorageError
-from hub.hl7.ack import build_ack, fallback_control_id, fallback_fields
+from hub.hl7.ack import build_ack, fallback_fields
 from hub.hl7.er7 import Message, parse
 from hub.journal import Journal, MessageRecord, new_message_id
 from hub.metrics import Metrics
@@ -69,18 +69,31 @@ class _Plan:
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def _raw_field(raw: bytes, n: int) -> str:
-    fields = fallback_fields(raw)
-    return fields[n].strip() if len(fields) > n else ""
+def ingress_message(
+    payload: bytes,
+    message_id: str,
+    *,
+    source: str,
+    protocol: str,
+    patient_key: str | None,
+    recovered: bool = False,
+) -> OutboundMessage:
+    """The ingress broker message of a stored message (``recovered``: maybe a second copy)."""
+    headers = {"message_id": message_id, "source": source, "protocol": protocol,
+               "patient_key": patient_key or "", "recovered": "1" if recovered else "0"}
+    return OutboundMessage(payload, message_id, headers)
 
 
-def _raw_sender(raw: bytes) -> str:
-    """MSH-3|MSH-4 of an unparseable message, first components, as far as readable."""
+def raw_header(raw: bytes) -> tuple[str, str, str]:
+    """Sender (MSH-3|MSH-4), MSH-10 and MSH-9 of an unparseable message, as far as readable."""
     fields = fallback_fields(raw)
-    if len(fields) < 5:
-        return ""
-    component = fields[2][:1] if len(fields) > 2 and fields[2] else "^"
-    return "|".join(f.split(component)[0] for f in fields[3:5])[:256]
+
+    def field(n: int) -> str:
+        return fields[n].strip() if len(fields) > n else ""
+
+    component = field(2)[:1] or "^"
+    sender = "|".join(field(n).split(component)[0] for n in (3, 4)) if len(fields) > 4 else ""
+    return sender[:256], field(10), field(9)[:32]
 
 
 def _bloom_key(key: tuple[str, str]) -> str:
@@ -349,16 +362,20 @@ class Intake:
         message = arrival.message
         msg_id = new_message_id(arrival.received_at)
         code, ack = self._ack_for(arrival, msg_id)
+        if message is not None:
+            sender, control_id = sender_key(message), message.control_id
+            message_type = f"{message.message_type}^{message.trigger_event}"
+        else:
+            sender, control_id, message_type = raw_header(arrival.payload)
         return MessageRecord(
             id=msg_id,
             received_at=arrival.received_at,
             source=arrival.source,
             protocol="hl7v2",
             peer=arrival.peer,
-            sender=sender_key(message) if message else _raw_sender(arrival.payload),
-            control_id=message.control_id if message else fallback_control_id(arrival.payload),
-            message_type=(f"{message.message_type}^{message.trigger_event}" if message
-                          else _raw_field(arrival.payload, 9)[:32]),
+            sender=sender,
+            control_id=control_id,
+            message_type=message_type,
             sha256=digest,
             size=arrival.frame_size if arrival.frame_size is not None else len(arrival.payload),
             status="received" if arrival.error is None else "rejected",
@@ -398,15 +415,13 @@ class Intake:
         accepted: list[tuple[Arrival, MessageRecord]],
     ) -> None:
         outbound = [
-            OutboundMessage(a.payload, r.id, {
-                "message_id": r.id, "source": r.source, "protocol": r.protocol,
-                "patient_key": r.patient_key or "",
-            })
+            ingress_message(a.payload, r.id, source=r.source, protocol=r.protocol,
+                            patient_key=r.patient_key)
             for a, r in accepted
         ]
-        prepare = getattr(self._broker, "prepare", None)
-        if prepare is not None and outbound:
-            publish_ops, published = prepare(INGRESS, outbound)
+        broker = transactional(self._broker)
+        if broker is not None and outbound:
+            publish_ops, published = broker.prepare(INGRESS, outbound)
             await self._db.committer.run(*ops, *publish_ops, urgent=True)
             published()
             return

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 
-from hub.broker.base import Broker, Consumer, Envelope, OutboundMessage
+from hub.broker.base import Broker, Consumer, Envelope, OutboundMessage, transactional
 from hub.broker.settle import commit_and_ack
 from hub.db.committer import Op
 from hub.db.engine import Database
-from hub.delivery import delivery_queue
+from hub.delivery import delivery_job, delivery_queue
 from hub.errors import ParseError
 from hub.hl7.er7 import Message, parse
 from hub.intake import INGRESS
-from hub.journal import Journal, delivery_key
+from hub.journal import Journal
 from hub.lanes import Lanes
 from hub.metrics import Metrics
 from hub.routing.engine import Decision, RoutingEngine
@@ -105,7 +104,7 @@ class Pipeline:
         ``received`` is skipped. (With the embedded broker the journal row and
         the ingress message commit together: nothing to check.)
         """
-        if getattr(self._broker, "prepare", None) is not None:
+        if transactional(self._broker) is not None:
             return False
         status = await self._journal.message_status(message_id)
         return status is not None and status != "received"
@@ -131,24 +130,20 @@ class Pipeline:
               decision: Decision) -> dict[str, OutboundMessage]:
         if decision.outcome != "deliver":
             return {}
-        base: Mapping[str, str] = {
-            "message_id": message_id,
-            "patient_key": env.headers.get("patient_key", ""),
-            "source": env.headers.get("source", ""),
-            "control_id": message.control_id,
-            "recovered": "1" if env.redelivered or env.headers.get("recovered") == "1" else "0",
-        }
+        recovered = env.redelivered or env.headers.get("recovered") == "1"
         return {
-            d: OutboundMessage(env.body, delivery_key(message_id, d),
-                               {**base, "destination": d})
+            d: delivery_job(env.body, message_id, d,
+                            patient_key=env.headers.get("patient_key"),
+                            source=env.headers.get("source", ""),
+                            control_id=message.control_id, recovered=recovered)
             for d in decision.destinations
         }
 
     async def _commit(self, env: Envelope, ops: list[Op],
                       jobs: dict[str, OutboundMessage]) -> None:
         """Journal, delivery jobs and the ingress ack: one transaction when embedded."""
-        prepare = getattr(self._broker, "prepare", None)
-        if prepare is None:
+        broker = transactional(self._broker)
+        if broker is None:
             await self._db.committer.run(*ops)
             for destination, job in jobs.items():
                 await self._broker.publish(delivery_queue(destination), [job])
@@ -156,7 +151,7 @@ class Pipeline:
             return
         finals = []
         for destination, job in jobs.items():
-            publish_ops, done = prepare(delivery_queue(destination), [job])
+            publish_ops, done = broker.prepare(delivery_queue(destination), [job])
             ops.extend(publish_ops)
             finals.append(done)
         await commit_and_ack(self._db.committer, env, ops)

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from hub.db.committer import Write
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -88,6 +90,34 @@ class Consumer(Protocol):
     """A running consumption; ``cancel`` stops taking new messages."""
 
     async def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class TransactionalBroker(Protocol):
+    """A broker whose publishes can join a database transaction (the embedded one).
+
+    ``prepare`` returns the publish as committer ops and a callback to run once
+    they are committed; the hub then commits a journal change and its publish
+    together, and needs no second copy check after a crash.
+    """
+
+    def prepare(
+        self, queue: str, messages: Sequence[OutboundMessage]
+    ) -> tuple[list[Write], Callable[[], None]]: ...
+
+
+@runtime_checkable
+class TransactionalEnvelope(Protocol):
+    """An envelope whose ack can join the consumer's own transaction."""
+
+    def ack_ops(self) -> list[Write]: ...
+
+    def acked(self) -> None: ...
+
+
+def transactional(broker: Broker) -> TransactionalBroker | None:
+    """``broker`` when its publishes can join a transaction, else None."""
+    return broker if isinstance(broker, TransactionalBroker) else None
 
 
 class Broker(Protocol):

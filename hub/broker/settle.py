@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.broker.base import Envelope
+from hub.broker.base import Envelope, TransactionalEnvelope
 from hub.db.committer import Committer, Op
 
 
 async def commit_and_ack(committer: Committer, env: Envelope, ops: Sequence[Op]) -> None:
     """Commit ``ops``, then ack ``env`` (in the same transaction when possible)."""
-    ack_ops = getattr(env, "ack_ops", None)
-    if ack_ops is None:
+    if not isinstance(env, TransactionalEnvelope):
         await committer.run(*ops)
         await env.ack()
         return
-    await committer.run(*ops, *ack_ops())
-    env.acked()  # type: ignore[attr-defined]
+    await committer.run(*ops, *env.ack_ops())
+    env.acked()

@@ -8,7 +8,6 @@ certificate is refused, and a plain-TCP client gets no HL7 answer.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.messages import adt
+from tests.support.certs import make_certificate
 from tests.support.hubproc import HubProcess, mllp_destination, wait_until, write_config
 from tests.support.sink import SinkThread
 
@@ -27,22 +27,6 @@ routes:
     action: deliver
     to: [main]
 """
-
-
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed EC certificate for 127.0.0.1 / localhost."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
 
 
 @pytest.fixture(scope="module")
