@@ -12,7 +12,8 @@ HTTP: status + body, AMQP: ack/park).
     ├── MessageError           the input itself is wrong (permanent)
     │   ├── FramingError       MLLP frame is malformed or too large
     │   ├── ParseError         HL7 ER7 cannot be parsed (carries segment/field, table 0357 code)
-    │   └── DuplicateConflict  same sender + control id, different content
+    │   ├── DuplicateConflict  same sender + control id, different content
+    │   └── MappingError       content cannot be mapped (names the element or field)
     └── DeliveryError          a destination refused or failed
         ├── TransientDeliveryError  retry with backoff (timeout, AE, connection refused)
         └── PermanentDeliveryError  park with the reason (AR, rejected by configuration)
@@ -83,6 +84,19 @@ class ParseError(MessageError):
 
 class DuplicateConflict(MessageError):
     """A message reuses a sender's control id (MSH-10) with different content."""
+
+
+class MappingError(MessageError):
+    """A message or document cannot be mapped to the canonical model.
+
+    ``location`` names where: an HL7 field path (``PID-3[2].4``, ``OBX[1]-5``),
+    an XPath-like CDA element path (``/ClinicalDocument/recordTarget``) or a
+    DICOM keyword (``StudyInstanceUID``).
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(f"{location}: {message}" if location else message)
+        self.location = location
 
 
 class DeliveryError(HubError):
