@@ -95,7 +95,8 @@ class Hub:
         await self._recover_unpublished()
         self.intake = Intake(self.db, self.blobs, self.journal, self.broker,
                              SourceResolver(s.sources), self.metrics,
-                             single_writer=self.db.dialect == "sqlite")
+                             single_writer=self.db.dialect == "sqlite",
+                             router=engine if s.pipeline.route_at_intake else None)
         await self.intake.load_known_keys()
         self.intake.start()
         await self._start_workers(engine)

@@ -8,8 +8,6 @@ embedded setup); with a shared database every key is checked in the database.
 
 from __future__ import annotations
 
-import hashlib
-
 
 class Bloom:
     """A fixed-size Bloom filter over strings (false-positive rate ~1 % at capacity)."""
@@ -21,10 +19,12 @@ class Bloom:
         self.count = 0
 
     def _positions(self, key: str) -> list[int]:
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
-        h1 = int.from_bytes(digest[:8], "little")
-        h2 = int.from_bytes(digest[8:], "little") | 1
-        return [(h1 + i * h2) % self._bits for i in range(self._hashes)]
+        # Python's string hash is salted per process, which is fine: the filter
+        # lives in memory only and is rebuilt from the journal at start.
+        h1 = hash(key) & 0xFFFFFFFFFFFFFFFF
+        h2 = hash((key, 1)) | 1
+        bits = self._bits
+        return [(h1 + i * h2) % bits for i in range(self._hashes)]
 
     def add(self, key: str) -> None:
         """Remember ``key``."""

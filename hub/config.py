@@ -132,6 +132,11 @@ class PipelineSettings(_Model):
 
     prefetch: int = Field(512, ge=1, description="ingress messages in flight")
     lanes: int = Field(32, ge=1, description="parallel per-patient lanes")
+    route_at_intake: bool = Field(
+        True,
+        description="with the embedded broker, decide routes in the intake transaction "
+        "(no ingress stage); routes need nothing but the message itself",
+    )
 
 
 class Settings(_Model):

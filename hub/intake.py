@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hub.blobs import BlobStore, sha256_hex
 from hub.bloom import Bloom
@@ -25,11 +25,13 @@ from hub.broker.base import Broker, OutboundMessage, transactional
 from hub.config import SourceSettings
 from hub.db.committer import Op
 from hub.db.engine import Database
+from hub.delivery import delivery_job, delivery_queue
 from hub.errors import DuplicateConflict, HubError, ParseError, StorageError
 from hub.hl7.ack import build_ack, fallback_fields
 from hub.hl7.er7 import Message, parse
-from hub.journal import Journal, MessageRecord, new_message_id
+from hub.journal import Journal, MessageRecord, new_message_id, routed_status
 from hub.metrics import Metrics
+from hub.routing.engine import RoutingEngine, decision_detail
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class _Plan:
     batch: list[Arrival]
     ops: list[Op] = field(default_factory=list)
     accepted: list[tuple[Arrival, MessageRecord]] = field(default_factory=list)
+    jobs: dict[str, list[OutboundMessage]] = field(default_factory=dict)
+    outcomes: list[str] = field(default_factory=list)
     answers: list[tuple[Arrival, bytes | asyncio.Future[bool] | None]] = field(
         default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
@@ -100,9 +104,18 @@ def _bloom_key(key: tuple[str, str]) -> str:
     return f"{key[0]}\x1f{key[1]}"
 
 
+_last_stamp: list[tuple[int, str]] = [(-1, "")]
+
+
 def hl7_timestamp(now: float) -> str:
-    """HL7 DTM to the second, local time (HL7 v2.5 2.A.22)."""
-    return time.strftime("%Y%m%d%H%M%S", time.localtime(now))
+    """HL7 DTM to the second, local time (HL7 v2.5 2.A.22); the last second's is reused."""
+    second = int(now)
+    cached = _last_stamp[0]
+    if cached[0] == second:
+        return cached[1]
+    stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(second))
+    _last_stamp[0] = (second, stamp)
+    return stamp
 
 
 def sender_key(message: Message) -> str:
@@ -151,6 +164,7 @@ class Intake:
         *,
         receiving: tuple[str, str] = ("HUB", "HUB"),
         single_writer: bool = False,
+        router: RoutingEngine | None = None,
     ) -> None:
         self._db = db
         self._blobs = blobs
@@ -165,6 +179,8 @@ class Intake:
                                                      asyncio.Future[bool]]] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._bloom = Bloom() if single_writer else None
+        # Routing in the intake transaction needs a broker whose publishes join it.
+        self._router = router if transactional(broker) is not None else None
 
     def start(self) -> None:
         """Start the intake task."""
@@ -266,6 +282,9 @@ class Intake:
                 continue
             _, blob_ops = self._blobs.ops_for(arrival.payload, record.sha256)
             plan.ops.extend(blob_ops)
+            if publish and self._router is not None:
+                self._plan_routed(arrival, record, plan)
+                continue
             plan.ops.append(self._journal.record(record))
             plan.ops.append(self._journal.event(
                 record.id, "received" if publish else "rejected",
@@ -274,10 +293,30 @@ class Intake:
                 plan.accepted.append((arrival, record))
         return plan
 
+    def _plan_routed(self, arrival: Arrival, record: MessageRecord, plan: _Plan) -> None:
+        """Route now: the record, its events, deliveries and jobs, all in this transaction.
+
+        With the embedded broker the delivery jobs commit with the journal row,
+        so the ingress stage (a publish, a second parse, a second transaction)
+        is skipped: the message is acknowledged already routed.
+        """
+        assert arrival.message is not None and self._router is not None
+        decision = self._router.decide(arrival.source, record.protocol, arrival.message)
+        j = self._journal
+        plan.ops.append(j.record(replace(record, status=routed_status(decision.outcome))))
+        plan.ops.append(j.event(record.id, "received", at=record.received_at))
+        plan.ops.extend(j.routing(record.id, decision.outcome, decision.destinations,
+                                  decision_detail(decision), set_status=False))
+        plan.outcomes.append(decision.outcome)
+        for destination in decision.destinations:
+            plan.jobs.setdefault(delivery_queue(destination), []).append(delivery_job(
+                arrival.payload, record.id, destination, patient_key=record.patient_key,
+                source=record.source, control_id=record.control_id))
+
     async def _finish(self, plan: _Plan) -> None:
         stored = False
         try:
-            await self._commit_and_publish(plan.ops, plan.accepted)
+            await self._commit_and_publish(plan.ops, plan.accepted, plan.jobs)
             stored = True
         except Exception as exc:
             self._fail_batch(plan.batch, exc)
@@ -286,6 +325,8 @@ class Intake:
             for key in plan.keys:
                 self._inflight.pop(key, None)
             plan.committed.set_result(stored)
+        for outcome in plan.outcomes:
+            self._metrics.routed.labels(outcome).inc()
         for arrival, answer in plan.answers:
             if isinstance(answer, asyncio.Future):
                 # A resend of a message that was still being committed: it gets the
@@ -413,6 +454,7 @@ class Intake:
         self,
         ops: list[Op],
         accepted: list[tuple[Arrival, MessageRecord]],
+        jobs: dict[str, list[OutboundMessage]],
     ) -> None:
         outbound = [
             ingress_message(a.payload, r.id, source=r.source, protocol=r.protocol,
@@ -420,10 +462,13 @@ class Intake:
             for a, r in accepted
         ]
         broker = transactional(self._broker)
-        if broker is not None and outbound:
-            publish_ops, published = broker.prepare(INGRESS, outbound)
-            await self._db.committer.run(*ops, *publish_ops, urgent=True)
-            published()
+        if broker is not None and (outbound or jobs):
+            queued = {INGRESS: outbound, **jobs} if outbound else jobs
+            prepared = [broker.prepare(queue, items) for queue, items in queued.items()]
+            await self._db.committer.run(*ops, *[op for p in prepared for op in p[0]],
+                                         urgent=True)
+            for _, published in prepared:
+                published()
             return
         if ops:
             await self._db.committer.run(*ops, urgent=True)

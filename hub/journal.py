@@ -44,6 +44,11 @@ def new_message_id(now: float | None = None) -> str:
     return f"{ms:011x}{_PROCESS_TAG:04x}{next(_SEQUENCE) & 0xFFFFF:05x}"
 
 
+def routed_status(outcome: str) -> str:
+    """The message status after a routing decision (``deliver``, ``filter``, ``unrouted``)."""
+    return {"deliver": "routed", "filter": "filtered"}.get(outcome, "unrouted")
+
+
 def delivery_key(message_id: str, destination: str) -> str:
     """The idempotency key of one message to one destination."""
     return f"{message_id}:{destination}"
@@ -139,6 +144,24 @@ class Journal:
             })
             for d in destinations
         ]
+
+    def routing(
+        self, message_id: str, outcome: str, destinations: Sequence[str], detail: str,
+        *, set_status: bool = True,
+    ) -> list[Op]:
+        """The routing decision: pending deliveries, the message status and its event.
+
+        ``outcome`` is ``deliver``, ``filter`` or ``unrouted``; ``detail`` says
+        which routes matched and where they send, or why nothing is sent.
+        ``set_status=False`` when the message row is inserted with
+        :func:`routed_status` in the same transaction.
+        """
+        status = routed_status(outcome)
+        ops = self.deliveries_planned(message_id, destinations) if outcome == "deliver" else []
+        if set_status:
+            ops.append(self.status(message_id, status))
+        ops.append(self.event(message_id, status, detail=detail))
+        return ops
 
     def delivery_outcome(
         self, key: str, status: str, attempts: int, *, error: str | None, response: str | None

@@ -25,7 +25,7 @@ from hub.intake import INGRESS
 from hub.journal import Journal
 from hub.lanes import Lanes
 from hub.metrics import Metrics
-from hub.routing.engine import Decision, RoutingEngine
+from hub.routing.engine import Decision, RoutingEngine, decision_detail
 
 log = logging.getLogger(__name__)
 
@@ -110,20 +110,9 @@ class Pipeline:
         return status is not None and status != "received"
 
     def _journal_ops(self, message_id: str, decision: Decision, parse_ms: float) -> list[Op]:
-        j = self._journal
-        ops: list[Op] = [j.event(message_id, "parsed", duration_ms=parse_ms)]
-        if decision.outcome == "deliver":
-            ops += j.deliveries_planned(message_id, decision.destinations)
-            ops.append(j.status(message_id, "routed"))
-            detail = f"{', '.join(decision.matched)} -> {', '.join(decision.destinations)}"
-            ops.append(j.event(message_id, "routed", detail=detail))
-        elif decision.outcome == "filter":
-            ops.append(j.status(message_id, "filtered"))
-            ops.append(j.event(message_id, "filtered", detail=decision.reason))
-        else:
-            ops.append(j.status(message_id, "unrouted"))
-            ops.append(j.event(message_id, "unrouted", detail="no route matched"))
-        return ops
+        return [self._journal.event(message_id, "parsed", duration_ms=parse_ms),
+                *self._journal.routing(message_id, decision.outcome, decision.destinations,
+                                       decision_detail(decision))]
 
     @staticmethod
     def _jobs(env: Envelope, message: Message, message_id: str,

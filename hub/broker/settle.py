@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.broker.base import Envelope, TransactionalEnvelope
+from hub.broker.base import Envelope, TransactionalEnvelope, conforms
 from hub.db.committer import Committer, Op
 
 
 async def commit_and_ack(committer: Committer, env: Envelope, ops: Sequence[Op]) -> None:
     """Commit ``ops``, then ack ``env`` (in the same transaction when possible)."""
-    if not isinstance(env, TransactionalEnvelope):
+    if not conforms(env, TransactionalEnvelope):
         await committer.run(*ops)
         await env.ack()
         return
-    await committer.run(*ops, *env.ack_ops())
-    env.acked()
+    settle: TransactionalEnvelope = env  # type: ignore[assignment]
+    await committer.run(*ops, *settle.ack_ops())
+    settle.acked()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -102,6 +103,7 @@ class Committer:
         # never waits behind a long transaction.
         self._max_background = max_background
         self._task: asyncio.Task[None] | None = None
+        self._writer: PoolProxiedConnection | None = None
         self.batches = 0
         self.units = 0
 
@@ -123,6 +125,9 @@ class Committer:
         except asyncio.CancelledError:
             pass
         self._task = None
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await asyncio.to_thread(writer.close)
 
     async def run(self, *ops: Op, urgent: bool = False) -> None:
         """Commit ``ops`` atomically, together with whatever else is waiting.
@@ -206,16 +211,34 @@ class Committer:
         SQLAlchemy's per-call overhead (about 90 µs per executemany, measured
         here) was most of a batch's time; a compiled statement's SQL and bind
         order are cached, and sqlite3's executemany takes the tuples directly.
+        The writer keeps one connection for its whole life: checking one out of
+        the pool and back for every batch cost more than the batch's inserts.
         """
-        with engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                for statement, params in groups:
-                    sql, names, fixed = self._compiled(engine.dialect, statement, params[0])
-                    rows = [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
-                    cursor.executemany(sql, rows)
-            finally:
-                cursor.close()
+        if self._writer is None:
+            self._writer = engine.raw_connection()
+        driver: Any = self._writer.driver_connection
+        cursor = driver.cursor()
+        try:
+            for statement, params in groups:
+                sql, names, fixed = self._compiled(engine.dialect, statement, params[0])
+                rows = [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
+                cursor.executemany(sql, rows)
+            driver.commit()
+        except BaseException:
+            self._drop_writer(driver)
+            raise
+        finally:
+            cursor.close()
+
+    def _drop_writer(self, driver: Any) -> None:
+        """Roll back and forget the writer connection after a failed batch."""
+        writer, self._writer = self._writer, None
+        try:
+            driver.rollback()
+        except Exception as exc:  # the connection is being discarded anyway
+            log.debug("rollback after a failed batch failed: %s", exc)
+        if writer is not None:
+            writer.invalidate()
 
     def _compiled(
         self, dialect: Dialect, statement: Executable, sample: dict[str, Any]

@@ -139,7 +139,7 @@ class Segment:
 class Message:
     """A parsed ER7 message. Build it with :func:`parse`."""
 
-    __slots__ = ("_index", "charset", "encoding", "segments", "text")
+    __slots__ = ("_firsts", "_index", "charset", "encoding", "segments", "text")
 
     def __init__(self, segments: list[Segment], encoding: Encoding, charset: str) -> None:
         self.segments = segments
@@ -147,6 +147,7 @@ class Message:
         self.charset = charset
         self.text = "\r".join([segment.text for segment in segments])
         self._index: dict[str, list[Segment]] | None = None
+        self._firsts: dict[str, str] = {}
 
     def segment(self, sid: str) -> Segment | None:
         """The first segment with id ``sid``, or None."""
@@ -169,9 +170,16 @@ class Message:
         return compile_path(path).select(self)
 
     def first(self, path: str) -> str:
-        """The first value the field path selects, ``""`` when none."""
-        values = compile_path(path).select(self)
-        return values[0] if values else ""
+        """The first value the field path selects, ``""`` when none.
+
+        Remembered per path: the header fields are read several times per
+        message on the intake path (duplicate key, source, ACK, journal row).
+        """
+        found = self._firsts.get(path)
+        if found is None:
+            values = compile_path(path).select(self)
+            found = self._firsts[path] = values[0] if values else ""
+        return found
 
     @property
     def control_id(self) -> str:

@@ -72,6 +72,15 @@ class Decision:
     reason: str
 
 
+def decision_detail(decision: Decision) -> str:
+    """One line for the journal: the routes that matched and where they send, or why not."""
+    if decision.outcome == "deliver":
+        return f"{', '.join(decision.matched)} -> {', '.join(decision.destinations)}"
+    if decision.outcome == "filter":
+        return decision.reason
+    return "no route matched"
+
+
 Predicate = Callable[[list[str]], bool]
 """A compiled condition: does it hold on the values a path selects?"""
 

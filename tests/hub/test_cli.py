@@ -310,7 +310,7 @@ def test_send_list_show_and_stop(running_hub: RunningHub, tmp_path: Path) -> Non
     shown = running_hub.cli("messages", "show", items[0]["id"], "--json", "--url",
                             running_hub.url)
     assert shown.exit_code == 0, shown.output
-    assert [e["stage"] for e in json.loads(shown.stdout)["events"]][:2] == ["received", "parsed"]
+    assert [e["stage"] for e in json.loads(shown.stdout)["events"]][:2] == ["received", "routed"]
     raw = running_hub.cli("messages", "show", items[0]["id"], "--raw", "--url", running_hub.url)
     assert raw.stdout_bytes.startswith(b"MSH|") and b"\r" in raw.stdout_bytes
 
