@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.blobs import BlobStore
 from hub.broker.base import Broker, ParkedMessage, transactional
+from hub.components import Component
 from hub.config import Settings
 from hub.db.engine import Database
 from hub.delivery import DeliveryWorker, delivery_job, delivery_queue
@@ -23,7 +24,12 @@ from hub.intake import INGRESS, Intake, SourceResolver, ingress_message
 from hub.journal import Journal
 from hub.metrics import Metrics
 from hub.pipeline import Pipeline
-from hub.registry import create_broker, create_destination, create_mllp_listener
+from hub.registry import (
+    create_broker,
+    create_components,
+    create_destination,
+    create_mllp_listener,
+)
 from hub.routing.engine import RoutingEngine
 from hub.routing.loader import load_routes
 
@@ -71,6 +77,7 @@ class Hub:
         self.intake: Intake | None = None
         self.pipeline: Pipeline | None = None
         self.workers: dict[str, DeliveryWorker] = {}
+        self.components: list[Component] = []
         self.mllp: Any = None
         self.http: Any = None
         self.ready = False
@@ -99,6 +106,9 @@ class Hub:
                              router=engine if s.pipeline.route_at_intake else None)
         await self.intake.load_known_keys()
         self.intake.start()
+        self.components = create_components(self, s.components)
+        for component in self.components:
+            await component.start()
         await self._start_workers(engine)
         await self._start_listeners()
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
@@ -150,8 +160,10 @@ class Hub:
     async def _start_workers(self, engine: RoutingEngine) -> None:
         assert self.broker and self.db and self.journal
         s = self.settings
+        extra = {kind: factory for c in self.components
+                 for kind, factory in c.destination_types().items()}
         for name, dest_settings in s.destinations.items():
-            destination = create_destination(name, dest_settings, s.data_dir)
+            destination = create_destination(name, dest_settings, s.data_dir, extra)
             worker = DeliveryWorker(destination, self.broker, self.db, self.journal, self.metrics)
             await worker.start()
             self.workers[name] = worker
@@ -189,6 +201,8 @@ class Hub:
             await self.pipeline.close()
         for worker in self.workers.values():
             await worker.close()
+        for component in reversed(self.components):
+            await component.close()
         if self.intake is not None:
             await self.intake.close()
         if self.broker is not None:

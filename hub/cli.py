@@ -11,6 +11,7 @@
     hub parked list|redrive ...
     hub queues
     hub bench mllp [--messages N --connections K --rate R --spawn/--no-spawn --json]
+    hub bench mappings [--json --repeat N]
 
 Exit codes: 0 success, 1 failure, 2 refused (usage, unknown id, authentication);
 see :mod:`hub.cli_common`.
@@ -197,6 +198,47 @@ def bench_mllp(
     result = run_bench(messages=messages, connections=connections, host=host, port=port,
                        sink_port=sink_port, rate=rate, spawn=spawn, sink_down=sink_down,
                        broker_url=broker_url, database_url=database_url)
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("measure", "value")
+    for key, value in _flatten(result):
+        table.add_row(escape(key), escape(value))
+    out.print(table)
+
+
+@bench_app.command("mappings")
+def bench_mappings(
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    repeat: Annotated[int | None, typer.Option(
+        min=1, help="timed calls per mapping (default: per mapping)")] = None,
+) -> None:
+    """Measure microseconds per message of each mapping (median)."""
+    # hub must not import mappings statically: dependencies point inward.
+    bench = importlib.import_module("mappings.bench")
+    result: dict[str, float] = bench.run(json_output=as_json, repeat=repeat)
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("mapping", "µs per message (median)")
+    for key, value in result.items():
+        table.add_row(escape(key), f"{value:,.1f}")
+    out.print(table)
+
+
+@bench_app.command("identity")
+def bench_identity(
+    dataset: Annotated[str, typer.Option(help="febrl4 or synthetic-fr")] = "febrl4",
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    size: Annotated[int | None, typer.Option(
+        min=100, help="persons generated for synthetic-fr (default 100,000)")] = None,
+) -> None:
+    """Measure identity matching: precision, recall and review rate, identities/s."""
+    # hub must not import identity statically: dependencies point inward.
+    bench = importlib.import_module("identity.bench")
+    if dataset not in bench.DATASETS:
+        fail(f"--dataset is {dataset!r}, expected one of {', '.join(bench.DATASETS)}", 2)
+    result: dict[str, Any] = bench.run(dataset, json_output=as_json, size=size)
     if as_json:
         print_json_line(result)
         return

@@ -162,6 +162,10 @@ class Settings(_Model):
     http: HttpSettings = Field(default_factory=HttpSettings)
     dicom: DicomSettings = Field(default_factory=DicomSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    components: list[str] = Field(
+        default_factory=list,
+        description="services plugged into the spine, started in this order",
+    )
     sources: list[SourceSettings] = Field(default_factory=list, description="known senders")
     destinations: dict[str, Destination] = Field(
         default_factory=dict, description="delivery targets by name"

@@ -8,11 +8,13 @@ that every registered factory imports and has the expected signature.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hub.broker.base import Broker
-from hub.config import FileDestination, MllpDestination, MllpSettings
+from hub.components import Component, DestinationFactory
+from hub.config import MllpSettings
 from hub.db.engine import Database
 from hub.delivery import Destination
 from hub.errors import ConfigError
@@ -23,6 +25,22 @@ DESTINATION_TYPES: dict[str, str] = {
 }
 
 
+COMPONENTS: dict[str, str] = {}
+"""Component name -> ``module:factory``; the factory takes the running hub."""
+
+
+def create_components(hub: Any, names: Sequence[str]) -> list[Component]:
+    """Build the components ``names`` for ``hub``, in order."""
+    built: list[Component] = []
+    for name in names:
+        ref = COMPONENTS.get(name)
+        if ref is None:
+            raise ConfigError(f"unknown component '{name}'; known: {', '.join(COMPONENTS)}",
+                              key="components")
+        built.append(resolve(ref)(hub))
+    return built
+
+
 def resolve(ref: str) -> Any:
     """Import ``module:attribute``."""
     module, _, attribute = ref.partition(":")
@@ -30,14 +48,20 @@ def resolve(ref: str) -> Any:
 
 
 def create_destination(
-    name: str, settings: FileDestination | MllpDestination, data_dir: Path
+    name: str, settings: Any, data_dir: Path,
+    extra_types: Mapping[str, DestinationFactory] | None = None,
 ) -> Destination:
-    """Build the destination ``name`` from its settings."""
-    ref = DESTINATION_TYPES.get(settings.type)
-    if ref is None:
-        raise ConfigError(f"unknown destination type '{settings.type}'",
-                          key=f"destinations.{name}.type")
-    factory = resolve(ref)
+    """Build the destination ``name`` from its settings.
+
+    ``extra_types`` are the destination types that components serve.
+    """
+    factory: DestinationFactory | None = (extra_types or {}).get(settings.type)
+    if factory is None:
+        ref = DESTINATION_TYPES.get(settings.type)
+        if ref is None:
+            raise ConfigError(f"no component serves destination type '{settings.type}'",
+                              key=f"destinations.{name}.type")
+        factory = resolve(ref)
     destination: Destination = factory(name, settings, data_dir)
     return destination
 

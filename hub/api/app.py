@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from hub.api import routes_health, routes_messages, routes_queues
+from hub.api import fhir, routes_health, routes_messages, routes_queues
 from hub.api.errors import install_error_handlers
 from hub.app import Hub
 
@@ -31,8 +31,12 @@ def create_app(hub: Hub) -> FastAPI:
         description=__doc__,
     )
     app.state.hub = hub
-    install_error_handlers(app)
+    install_error_handlers(app, override=fhir.fhir_error_response)
     app.include_router(routes_health.router)
     app.include_router(routes_messages.router)
     app.include_router(routes_queues.router)
+    for component in hub.components:
+        for router in component.routers():
+            app.include_router(router)
+    app.include_router(fhir.router)
     return app

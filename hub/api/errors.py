@@ -15,13 +15,13 @@ once, at the edge):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.errors import ConfigError, StorageError
@@ -102,11 +102,34 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal error", None)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the mapping above on ``app``."""
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(ConfigError, _config_error)
-    app.add_exception_handler(StorageError, _storage_error)
-    app.add_exception_handler(Exception, _internal_error)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+Override = Callable[[Request, Exception], Response | None]
+
+
+def install_error_handlers(app: FastAPI, override: Override | None = None) -> None:
+    """Register the mapping above on ``app``.
+
+    ``override`` answers first when it returns a response: the FHIR base
+    answers OperationOutcomes for its own paths (:mod:`hub.api.fhir`).
+    """
+    handlers: list[tuple[type[Exception], Handler]] = [
+        (ApiError, _api_error),
+        (RequestValidationError, _validation_error),
+        (StarletteHTTPException, _http_error),
+        (ConfigError, _config_error),
+        (StorageError, _storage_error),
+        (Exception, _internal_error),
+    ]
+    for exc_class, handler in handlers:
+        app.add_exception_handler(exc_class, _first(override, handler))
+
+
+def _first(override: Override | None, handler: Handler) -> Handler:
+    if override is None:
+        return handler
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        response = override(request, exc)
+        return response if response is not None else await handler(request, exc)
+
+    return answer

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Executable
 
 from hub.errors import StorageError
