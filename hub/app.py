@@ -23,6 +23,7 @@ from hub.errors import ConfigError, HubError
 from hub.intake import INGRESS, Intake, SourceResolver, ingress_message
 from hub.journal import Journal
 from hub.metrics import Metrics
+from hub.patients import PatientDirectory, SelfOnlyDirectory
 from hub.pipeline import Pipeline
 from hub.registry import (
     create_broker,
@@ -78,6 +79,8 @@ class Hub:
         self.pipeline: Pipeline | None = None
         self.workers: dict[str, DeliveryWorker] = {}
         self.components: list[Component] = []
+        # Replaced by the identity component when it is configured.
+        self.patients: PatientDirectory = SelfOnlyDirectory()
         self.mllp: Any = None
         self.http: Any = None
         self.ready = False
