@@ -13,7 +13,6 @@ Events handled and what they mean for identity (PAM France sections 2 and 4):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B.encounter import Encounter
@@ -50,14 +49,41 @@ ADT_EVENTS: dict[str, IdentityEventKind] = {
 """The ADT trigger events the hub maps, with what each asks of the identity service."""
 
 
-@dataclass(frozen=True, slots=True)
 class AdtMapping:
-    """One mapped ADT: Patient, Encounter (ITI-31 events), ZBE movement, identity event."""
+    """One mapped ADT: Patient, Encounter (ITI-31 events), ZBE movement, identity event.
 
-    patient: Patient
-    encounter: Encounter | None
-    movement: Movement | None
-    identity_event: IdentityEvent
+    ``patient_json`` and ``encounter_json`` are the FHIR R4 resources as JSON
+    objects, which is what the hub stores and serves. The fhir.resources
+    models (:attr:`patient`, :attr:`encounter`) are built and validated on
+    first access: validation costs about four times the mapping itself and
+    the identity service, on the hot path, reads only the identity event.
+    """
+
+    __slots__ = ("_encounter", "_patient", "encounter_json", "identity_event", "movement",
+                 "patient_json")
+
+    def __init__(self, patient_json: dict[str, Any], encounter_json: dict[str, Any] | None,
+                 movement: Movement | None, identity_event: IdentityEvent) -> None:
+        self.patient_json = patient_json
+        self.encounter_json = encounter_json
+        self.movement = movement
+        self.identity_event = identity_event
+        self._patient: Patient | None = None
+        self._encounter: Encounter | None = None
+
+    @property
+    def patient(self) -> Patient:
+        """The validated Patient (a refused value is a MappingError at ``PID``)."""
+        if self._patient is None:
+            self._patient = validated(Patient, self.patient_json, "PID")
+        return self._patient
+
+    @property
+    def encounter(self) -> Encounter | None:
+        """The validated Encounter of ITI-31 events, None for identity-only events."""
+        if self._encounter is None and self.encounter_json is not None:
+            self._encounter = validated(Encounter, self.encounter_json, "PV1")
+        return self._encounter
 
 
 def _trigger(message: Message) -> str:
@@ -179,10 +205,9 @@ def map_adt(message: Message) -> AdtMapping:
     links = _links(trigger, related)
     if links:
         patient_data["link"] = links
-    patient = validated(Patient, patient_data, "PID")
     movement = map_zbe(reader, message.segment("ZBE"))
     encounter = None
     visit = map_pv1(reader, message.segment("PV1")) if trigger in ENCOUNTER_STATUS else None
     if visit is not None:
-        encounter = validated(Encounter, encounter_dict(trigger, visit, movement, facts.ipp), "PV1")
-    return AdtMapping(patient=patient, encounter=encounter, movement=movement, identity_event=event)
+        encounter = encounter_dict(trigger, visit, movement, facts.ipp)
+    return AdtMapping(patient_data, encounter, movement, event)

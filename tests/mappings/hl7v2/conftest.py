@@ -15,6 +15,7 @@ import pytest
 from fhir.resources.R4B.resource import Resource
 
 from hub.hl7.er7 import Message, parse
+from mappings.hl7v2.adt import AdtMapping
 
 DATA = Path(__file__).parents[2] / "data" / "hl7v2-mappings"
 SAMPLES = Path(__file__).parents[3] / ".." / "shared" / "samples" / "hl7v2"
@@ -26,6 +27,11 @@ def jsonable(value: Any) -> Any:
     """Mapping output as plain JSON: FHIR resources dumped, dataclasses as dicts, bytes hashed."""
     if isinstance(value, Resource):
         return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, AdtMapping):
+        # The validated models, so the goldens also prove every resource validates.
+        return {"patient": jsonable(value.patient), "encounter": jsonable(value.encounter),
+                "movement": jsonable(value.movement),
+                "identity_event": jsonable(value.identity_event)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
