@@ -20,7 +20,7 @@ from hub.config import Settings
 from hub.db.engine import Database
 from hub.delivery import DeliveryWorker, delivery_job, delivery_queue
 from hub.errors import ConfigError, HubError
-from hub.intake import INGRESS, Intake, SourceResolver, ingress_message
+from hub.intake import INGRESS, INTERNAL_SOURCES, Intake, SourceResolver, ingress_message
 from hub.journal import Journal
 from hub.metrics import Metrics
 from hub.patients import PatientDirectory, SelfOnlyDirectory
@@ -58,7 +58,7 @@ def load_engine(settings: Settings) -> RoutingEngine:
     routes = load_routes(
         settings.routes_dir,
         known_destinations=set(settings.destinations),
-        known_sources={s.name for s in settings.sources} | {"default"},
+        known_sources={s.name for s in settings.sources} | {"default", *INTERNAL_SOURCES},
     )
     return RoutingEngine(routes)
 

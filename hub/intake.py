@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 INGRESS = "ingress"
 ENHANCED_OK = "CA"
+INTERNAL_SOURCES = ("srri", "repository", "mssante", "imaging")
+"""Sources of the messages the hub itself produces (identity updates, business ACKs)."""
 
 
 @dataclass(slots=True)
@@ -217,6 +219,28 @@ class Intake:
         await arrival.future
         if arrival.record_id is None:
             raise StorageError(f"replay of {of} was not stored")
+        return arrival.record_id
+
+    async def submit(self, payload: bytes, *, source: str) -> str:
+        """Take in a message the hub produced (an ADT^A31, a ZAM); return its journal id.
+
+        It is stored, journaled and routed like any received message, under the
+        internal ``source`` (one of :data:`INTERNAL_SOURCES`) so that routes can
+        send it to the systems subscribed to it. Raises StorageError when it
+        could not be stored, and MessageError when it does not parse.
+        """
+        if source not in INTERNAL_SOURCES:
+            raise ValueError(f"'{source}' is not an internal source: {INTERNAL_SOURCES}")
+        arrival = Arrival(payload, "internal", "internal", time.time(),
+                          asyncio.get_running_loop().create_future())
+        self._classify(arrival)
+        arrival.source = source
+        if arrival.error is not None:
+            raise arrival.error
+        self._queue.put_nowait(arrival)
+        await arrival.future
+        if arrival.record_id is None:
+            raise StorageError(f"message from {source} was not stored")
         return arrival.record_id
 
     async def reject_frame(self, prefix: bytes, size: int, peer: str, reason: str) -> bytes:

@@ -10,9 +10,11 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from hub.app import Hub
+from hub.errors import ParseError
 from hub.hl7.ack import parse_ack
 from tests.hub.conftest import HubFactory, adt_a01
 
@@ -89,3 +91,21 @@ async def test_a_resend_while_the_original_commits_gets_the_same_ack(
     assert first is not None and first == resend
     assert parse_ack(first).code == "AA"
     assert sum((await hub.journal.count_by_status()).values()) == 1
+
+
+async def test_a_message_the_hub_produces_is_stored_and_routed_under_its_internal_source(
+    start_hub: HubFactory,
+) -> None:
+    hub = await start_hub(mllp={"enabled": False}, http={"enabled": False})
+    assert hub.intake is not None and hub.journal is not None
+    message_id = await hub.intake.submit(adt_a01("SRRI-0001"), source="srri")
+    record = await hub.journal.get(message_id)
+    assert record is not None
+    assert record["source"] == "srri"
+    assert record["control_id"] == "SRRI-0001"
+    assert record["peer"] == "internal"
+    assert record["status"] in ("routed", "unrouted", "delivered")
+    with pytest.raises(ValueError, match="not an internal source"):
+        await hub.intake.submit(adt_a01("SRRI-0002"), source="chu-x")
+    with pytest.raises(ParseError):
+        await hub.intake.submit(b"not hl7", source="srri")
