@@ -104,3 +104,87 @@ broker_messages = Table(
     Column("parked_at", Float, nullable=True),
 )
 Index("ix_broker_messages_queue", broker_messages.c.queue, broker_messages.c.id)
+
+# -- identity (SRRI): local records, regional identities, links, log, reviews ----------
+#
+# A local record is keyed "<authority>|<IPP>"; its current link (identity_id,
+# provenance, score, rule) lives on the record row, and every change of it is
+# an identity_log row, so the graph at any time can be replayed from the log.
+
+identity_records = Table(
+    "identity_records",
+    metadata,
+    Column("key", String(300), primary_key=True, comment="<authority>|<IPP>"),
+    Column("authority", String(128), nullable=False),
+    Column("ipp", String(128), nullable=False),
+    Column("identity_id", String(32), nullable=False, comment="regional identity linked to"),
+    Column("provenance", String(8), nullable=False, comment="auto | manual | source"),
+    Column("score", Float, nullable=True),
+    Column("rule", String(64), nullable=False),
+    Column("status", String(8), nullable=False, comment="RNIV PROV/RECUP/VALI/QUAL"),
+    Column("attributes", String(64), nullable=False, default="", comment="DOUT,FICT,..."),
+    Column("ins_system", String(64), nullable=True),
+    Column("ins_value", String(32), nullable=True),
+    Column("qualified", Boolean, nullable=False, default=False),
+    Column("traits", Text, nullable=False, comment="raw traits, JSON"),
+    Column("active", Boolean, nullable=False, default=True, comment="false once merged away"),
+    Column("merged_into", String(300), nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_identity_records_identity", identity_records.c.identity_id)
+Index("ix_identity_records_ins", identity_records.c.ins_value)
+
+identity_blocks = Table(
+    "identity_blocks",
+    metadata,
+    Column("block", String(128), primary_key=True, comment="blocking key"),
+    Column("record_key", String(300), primary_key=True),
+)
+Index("ix_identity_blocks_record", identity_blocks.c.record_key)
+
+identity_identities = Table(
+    "identity_identities",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+identity_log = Table(
+    "identity_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("record_key", String(300), nullable=True),
+    Column("identity_id", String(32), nullable=True),
+    Column("detail", Text, nullable=False, default=""),
+    Column("message_id", String(32), nullable=True, comment="the ADT that caused it"),
+)
+Index("ix_identity_log_record", identity_log.c.record_key)
+Index("ix_identity_log_identity", identity_log.c.identity_id)
+
+identity_reviews = Table(
+    "identity_reviews",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False, comment="review | collision"),
+    Column("record_key", String(300), nullable=False, comment="the incoming record"),
+    Column("other_key", String(300), nullable=False, comment="the stored record"),
+    Column("score", Float, nullable=True),
+    Column("explanation", Text, nullable=False, comment="field by field, JSON"),
+    Column("status", String(16), nullable=False, comment="open | linked | separated"),
+    Column("opened_at", Float, nullable=False),
+    Column("decided_at", Float, nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    Column("reason", Text, nullable=True),
+)
+Index("ix_identity_reviews_status", identity_reviews.c.status)
+Index("ix_identity_reviews_record", identity_reviews.c.record_key)
+
+identity_names = Table(
+    "identity_names",
+    metadata,
+    Column("field", String(16), primary_key=True),
+    Column("value", String(128), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
