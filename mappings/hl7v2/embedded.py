@@ -12,10 +12,9 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from lxml import etree
-
 from hub.errors import MappingError
 from mappings.hl7v2.datatypes import Reader
+from mappings.xml import parse_xml
 
 __all__ = ["MAX_DOCUMENT_BYTES", "EncapsulatedData", "check_cda", "decode_ed"]
 
@@ -93,19 +92,12 @@ def decode_ed(
     return EncapsulatedData(kind, subtype, encoding, content)
 
 
-def _parser() -> etree.XMLParser:
-    """A fresh hardened parser (lxml parsers are not shared between threads)."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-    )
-
-
 def check_cda(content: bytes, location: str) -> None:
-    """Raise MappingError unless ``content`` is a well-formed CDA R2 ``ClinicalDocument``."""
+    """Raise MappingError unless ``content`` is a well-formed CDA R2 ``ClinicalDocument``.
+
+    Parsed with the project's one hardened parser (:func:`mappings.xml.parse_xml`:
+    no DTD, no entities, no network); the error keeps the OBX location.
+    """
     for marker in _FORBIDDEN:
         if marker in content:
             raise MappingError(
@@ -113,11 +105,9 @@ def check_cda(content: bytes, location: str) -> None:
                 location=location,
             )
     try:
-        root = etree.fromstring(content, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise MappingError(
-            f"embedded document is not well-formed XML: {exc}", location=location
-        ) from None
+        root = parse_xml(content, max_bytes=MAX_DOCUMENT_BYTES, what="embedded document")
+    except MappingError as exc:
+        raise MappingError(f"{exc}", location=location) from None
     if root.tag != CDA_ROOT:
         raise MappingError(
             f"embedded document root is {root.tag!r}, expected ClinicalDocument in urn:hl7-org:v3",
