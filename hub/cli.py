@@ -37,9 +37,11 @@ from hub.app import Hub
 from hub.cli_admin import list_queues, messages_app, parked_app
 from hub.cli_checks import config_app, db_app, routes_app
 from hub.cli_common import CliState, err, fail, out, print_json_line, settings_of
+from hub.cli_documents import documents_app  # also adds `hub send cda`
 from hub.cli_send import send_app
 from hub.config import Settings
 from hub.errors import HubError
+from hub.registry import CLI_COMMANDS, resolve
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 READY_POLL_S = 0.05
@@ -58,7 +60,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(send_app, name="send")
 app.add_typer(messages_app, name="messages")
 app.add_typer(parked_app, name="parked")
+app.add_typer(documents_app, name="documents")
 app.add_typer(bench_app, name="bench")
+# Components' commands, imported by name: hub does not depend on them statically.
+for _name, _ref in CLI_COMMANDS.items():
+    app.add_typer(resolve(_ref), name=_name)
 app.command("queues")(list_queues)
 
 
@@ -231,14 +237,29 @@ def bench_identity(
     dataset: Annotated[str, typer.Option(help="febrl4 or synthetic-fr")] = "febrl4",
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     size: Annotated[int | None, typer.Option(
-        min=100, help="persons generated for synthetic-fr (default 100,000)")] = None,
+        min=100, help="persons generated for synthetic-fr (default 100,000; "
+        "532,000 with --store postgresql, about 1,000,000 records)")] = None,
+    store: Annotated[str, typer.Option(
+        help="memory (matching quality) or postgresql (speed on the SQL store)")] = "memory",
+    database_url: Annotated[str | None, typer.Option(
+        help="fresh PostgreSQL database for --store postgresql")] = None,
+    probes: Annotated[int | None, typer.Option(
+        min=1, help="incoming records timed with --store postgresql (default 1,000)")] = None,
 ) -> None:
     """Measure identity matching: precision, recall and review rate, identities/s."""
     # hub must not import identity statically: dependencies point inward.
     bench = importlib.import_module("identity.bench")
     if dataset not in bench.DATASETS:
         fail(f"--dataset is {dataset!r}, expected one of {', '.join(bench.DATASETS)}", 2)
-    result: dict[str, Any] = bench.run(dataset, json_output=as_json, size=size)
+    if store == "postgresql":
+        if dataset != "synthetic-fr" or not database_url:
+            fail("--store postgresql needs --dataset synthetic-fr and --database-url", 2)
+        bench_sql = importlib.import_module("identity.bench_sql")
+        result: dict[str, Any] = bench_sql.run_sql(database_url, size, probes)
+    elif store == "memory":
+        result = bench.run(dataset, json_output=as_json, size=size)
+    else:
+        fail(f"--store is {store!r}, expected memory or postgresql", 2)
     if as_json:
         print_json_line(result)
         return

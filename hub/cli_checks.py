@@ -38,10 +38,12 @@ def _listener(enabled: bool, host: str, port: int, tls: bool = False) -> str:
     return f"{host}:{port}" + (" (TLS)" if tls else "")
 
 
-def _destination(settings: FileDestination | MllpDestination) -> str:
+def _destination(settings: object) -> str:
     if isinstance(settings, FileDestination):
         return f"file -> {settings.directory}"
-    return f"mllp -> {settings.host}:{settings.port}" + (" (TLS)" if settings.tls else "")
+    if isinstance(settings, MllpDestination):
+        return f"mllp -> {settings.host}:{settings.port}" + (" (TLS)" if settings.tls else "")
+    return str(getattr(settings, "type", "?"))
 
 
 def _admin_token(settings: Settings) -> str:

@@ -124,7 +124,51 @@ class MllpDestination(_Model):
     ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
 
 
-Destination = Annotated[FileDestination | MllpDestination, Field(discriminator="type")]
+class SrriDestination(_Model):
+    """The regional identity service consuming identity feeds (ADT)."""
+
+    type: Literal["srri"]
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    # One lane: identity events are applied one at a time, in arrival order.
+    lanes: Literal[1] = Field(1, description="always 1: events apply in order")
+    ordered: bool = Field(True, description="retries hold the lane")
+
+
+class RepositoryDestination(_Model):
+    """File CI-SIS document messages (ORU/MDM carrying CDA) in the document repository."""
+
+    type: Literal["repository"]
+    lanes: int = Field(4, ge=1, le=64, description="messages filed in parallel (per patient)")
+    acknowledgements: bool = Field(
+        True, description="send ZAM^Z01 back through the hub when a sender asks "
+        "(ACK_RECEPTION=Y); a route on message_type ZAM delivers it")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
+
+
+Destination = Annotated[
+    FileDestination | MllpDestination | SrriDestination | RepositoryDestination,
+    Field(discriminator="type")]
+
+
+class IdentitySettings(_Model):
+    """The regional identity server (SRRI), when ``identity`` is in ``components``."""
+
+    auto_threshold: float = Field(22.0, description="score (bits) at or above: linked")
+    review_threshold: float = Field(10.0, description="score at or above: review queue")
+    regional_system: str = Field(
+        "urn:oid:2.25.114077959961030865733295044946271075314",
+        description="identifier system of the regional identities (set your own OID)",
+    )
+    notify: bool = Field(
+        True, description="announce changed identities as ADT^A31 from source 'srri'")
+
+    @model_validator(mode="after")
+    def _bands(self) -> IdentitySettings:
+        if self.review_threshold > self.auto_threshold:
+            raise ValueError(f"review_threshold {self.review_threshold} is above "
+                             f"auto_threshold {self.auto_threshold}")
+        return self
 
 
 class PipelineSettings(_Model):
@@ -162,6 +206,7 @@ class Settings(_Model):
     http: HttpSettings = Field(default_factory=HttpSettings)
     dicom: DicomSettings = Field(default_factory=DicomSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     components: list[str] = Field(
         default_factory=list,
         description="services plugged into the spine, started in this order",

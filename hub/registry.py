@@ -25,8 +25,17 @@ DESTINATION_TYPES: dict[str, str] = {
 }
 
 
-COMPONENTS: dict[str, str] = {}
+COMPONENTS: dict[str, str] = {
+    "identity": "identity.component:create_component",
+    "repository": "hub.repository:create",
+}
 """Component name -> ``module:factory``; the factory takes the running hub."""
+
+
+CLI_COMMANDS: dict[str, str] = {
+    "identity": "identity.cli:app",
+}
+"""``hub <name> ...`` command groups of components: name -> ``module:typer app``."""
 
 
 def create_components(hub: Any, names: Sequence[str]) -> list[Component]:

@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.errors import ConfigError, StorageError
+from hub.errors import ConfigError, HubError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,10 @@ def install_error_handlers(app: FastAPI, override: Override | None = None) -> No
         (StarletteHTTPException, _http_error),
         (ConfigError, _config_error),
         (StorageError, _storage_error),
+        # The hub's own errors (FhirError among them) are answered here by
+        # Starlette's exception middleware: the catch-all below runs in the
+        # server-error middleware, which re-raises and drops the connection.
+        (HubError, _internal_error),
         (Exception, _internal_error),
     ]
     for exc_class, handler in handlers:

@@ -188,3 +188,82 @@ identity_names = Table(
     Column("value", String(128), primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+# -- document repository (hub.repository) ------------------------------------
+#
+# One row per document version. The columns are what ITI-67 searches on; the
+# whole XDS metadata and the DocumentReference mapped from the CDA header are
+# kept as JSON in ``meta``. Patients are found through ``document_identifiers``
+# (one row per identifier a document was filed under), so that a search by
+# one identifier touches the few rows of that patient, whatever the size of
+# the repository.
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(32), primary_key=True, comment="DocumentReference id, time-ordered"),
+    Column("unique_id", String(256), nullable=False, comment="XDS uniqueId (CDA id)"),
+    Column("status", String(24), nullable=False,
+           comment="current, superseded, entered-in-error"),
+    Column("sha256", String(64), nullable=False, comment="blob of the document bytes"),
+    Column("sha1", String(40), nullable=False, comment="XDS hash"),
+    Column("size", Integer, nullable=False),
+    Column("mime_type", String(128), nullable=False),
+    Column("set_id", String(256), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("replaces", String(32), nullable=True, comment="id of the version it replaced"),
+    Column("replaced_by", String(32), nullable=True, comment="id of the version replacing it"),
+    Column("submission_id", String(32), nullable=False),
+    Column("patient_system", String(128), nullable=False, comment="subject: INS, else IPP"),
+    Column("patient_value", String(64), nullable=False),
+    Column("ins_system", String(128), nullable=True),
+    Column("ins_value", String(64), nullable=True),
+    Column("shareable", Boolean, nullable=False,
+           comment="patient has a qualified INS: may go to national services"),
+    Column("masque_ps", Boolean, nullable=False),
+    Column("invisible_patient", Boolean, nullable=False),
+    Column("invisible_rep_legaux", Boolean, nullable=False),
+    Column("connexion_secrete", Boolean, nullable=False),
+    Column("confidentiality", String(16), nullable=False, comment="N, R or V"),
+    Column("type_code", String(64), nullable=False),
+    Column("class_code", String(64), nullable=True),
+    Column("format_code", String(128), nullable=False),
+    Column("facility_code", String(64), nullable=True),
+    Column("setting_code", String(64), nullable=True),
+    Column("author_families", Text, nullable=False, comment="|FAMILY|FAMILY| upper case"),
+    Column("creation_at", Float, nullable=False),
+    Column("service_start_at", Float, nullable=True),
+    Column("service_stop_at", Float, nullable=True),
+    Column("filed_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("message_id", String(32), nullable=True, comment="journal message it came in"),
+    Column("meta", Text, nullable=False, comment="XDS metadata and DocumentReference (JSON)"),
+)
+Index("ux_documents_unique_id", documents.c.unique_id, unique=True)
+Index("ix_documents_set_id", documents.c.set_id)
+Index("ix_documents_submission_id", documents.c.submission_id)
+
+document_identifiers = Table(
+    "document_identifiers",
+    metadata,
+    Column("system", String(128), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("document_id", String(32), primary_key=True),
+)
+
+submission_sets = Table(
+    "submission_sets",
+    metadata,
+    Column("id", String(32), primary_key=True, comment="List id"),
+    Column("unique_id", String(256), nullable=False),
+    Column("source_id", String(256), nullable=False, comment="XDS sourceId: the sender"),
+    Column("patient_system", String(128), nullable=False),
+    Column("patient_value", String(64), nullable=False),
+    Column("submitted_at", Float, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("message_id", String(32), nullable=True),
+    Column("title", Text, nullable=True),
+)
+Index("ix_submission_sets_patient", submission_sets.c.patient_value,
+      submission_sets.c.patient_system)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hub.config import load_settings
 from hub.errors import ConfigError
 from hub.hl7.er7 import Message, parse
 from hub.routing import Decision, RouteFileError, RoutingEngine, load_routes
@@ -21,7 +22,8 @@ DEFAULT_ROUTES = ROOT / "routes"
 DATA = ROOT / "tests" / "data" / "routes"
 INVALID = DATA / "invalid"
 
-DEFAULT_DESTINATIONS = {"adt-archive", "documents-archive"}
+DEFAULT_DESTINATIONS = set(load_settings(ROOT / "hub.yaml", environ={}).destinations)
+ADT_TO = ("srri", "adt-archive")
 TEST_DESTINATIONS = {"adt-archive", "adt-copy", "documents-archive", "identity-archive"}
 TEST_SOURCES = {"chu-x-gam", "labo-y-sil", "gam-recette"}
 
@@ -39,7 +41,10 @@ def test_default_routes_load_in_file_order() -> None:
     routes = load_routes(DEFAULT_ROUTES, known_destinations=DEFAULT_DESTINATIONS)
     assert [route.name for route in routes] == [
         "drop-training-messages",
+        "identity-updates",
         "adt-archive",
+        "documents-oru-repository",
+        "documents-mdm-repository",
         "documents-oru",
         "documents-mdm",
     ]
@@ -179,7 +184,7 @@ INVALID_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     (
         "unknown-destination",
-        {"known_destinations": DEFAULT_DESTINATIONS},
+        {"known_destinations": {"adt-archive", "documents-archive"}},
         "unknown-destination/routes.yaml: routes[0].to[1]",
         "unknown destination 'adt-archiv'; configured: adt-archive, documents-archive"
         " (did you mean 'adt-archive'?) (line 6)",
@@ -338,24 +343,28 @@ def test_fixture_messages_are_shaped_as_intended() -> None:
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        (adt_a01(), Decision("deliver", ("adt-archive",), ("adt-archive",), "")),
-        (adt_a01(trigger="A40"), Decision("deliver", ("adt-archive",), ("adt-archive",), "")),
-        (adt_a01("D"), Decision("deliver", ("adt-archive",), ("adt-archive",), "")),
+        (adt_a01(), Decision("deliver", ADT_TO, ("adt-archive",), "")),
+        (adt_a01(trigger="A40"), Decision("deliver", ADT_TO, ("adt-archive",), "")),
+        (adt_a01("D"), Decision("deliver", ADT_TO, ("adt-archive",), "")),
         (
             oru_r01(),
-            Decision("deliver", ("documents-archive",), ("documents-oru",), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-oru-repository", "documents-oru"), ""),
         ),
         (
             oru_r01("MDM", "T02"),
-            Decision("deliver", ("documents-archive",), ("documents-mdm",), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm"), ""),
         ),
         (
             oru_r01("MDM", "T10"),
-            Decision("deliver", ("documents-archive",), ("documents-mdm",), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm"), ""),
         ),
         (
             oru_r01("MDM", "T04"),
-            Decision("deliver", ("documents-archive",), ("documents-mdm",), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm"), ""),
         ),
         (adt_a01("T"), None),
         (adt_a01("T^T"), None),
@@ -390,10 +399,18 @@ def test_default_routes_on_real_messages(
         assert decision == expected
 
 
+def test_identity_updates_of_the_srri_do_not_feed_it_back(default_engine: RoutingEngine) -> None:
+    decision = default_engine.decide("srri", "hl7v2", adt_a01(trigger="A31"))
+    assert decision == Decision("deliver", ("identity-updates",), ("identity-updates",), "")
+
+
 def test_explain_on_a_real_message(default_engine: RoutingEngine) -> None:
     assert default_engine.explain("chu-x-gam", "hl7v2", oru_r01()) == [
         ("drop-training-messages", False, "MSH-11.1 has ['P'], none equal 'T'"),
+        ("identity-updates", False, "source 'chu-x-gam' not in ['srri']"),
         ("adt-archive", False, "message type 'ORU' not in ['ADT']"),
+        ("documents-oru-repository", True, ""),
+        ("documents-mdm-repository", False, "message type 'ORU' not in ['MDM']"),
         ("documents-oru", True, ""),
         ("documents-mdm", False, "message type 'ORU' not in ['MDM']"),
     ]

@@ -1,0 +1,389 @@
+"""The SRRI's storage on the hub's database (SQLite or PostgreSQL, same code).
+
+Reads go through :meth:`hub.db.engine.Database.fetch`; writes are committer
+operations (:class:`hub.db.committer.Write`) that the service commits in one
+transaction per identity event. The group committer runs a batch's inserts
+before its updates and deletes, so every write here is order-independent:
+records are inserted or updated (the service knows which), blocking rows are
+inserted-or-ignored and only the keys a record lost are deleted, name counts
+are upserted increments.
+
+Candidates come from ``identity_blocks`` (primary key ``(block,
+record_key)``): one statement counts the record's few blocks on that index,
+skips a block larger than ``max_block`` (a key shared by a crowd, as in the
+in-memory index) and joins the members of the others to their records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache, lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub.db.committer import Op, Write
+from hub.db.engine import Database
+from hub.db.tables import (
+    identity_blocks,
+    identity_identities,
+    identity_log,
+    identity_names,
+    identity_records,
+    identity_reviews,
+)
+from identity.ins import Ins
+from identity.matching.blocking import blocking_keys
+from identity.matching.decide import Candidate
+from identity.model import Attribute, LocalRecord, RecordKey, Sex, Status, Traits, make_record
+
+MAX_BLOCK = 5000
+RECORD_CACHE = 50_000
+"""Normalised stored records kept in memory (about 100 MB at most)."""
+TOTAL = ("records", "active")
+"""The ``identity_names`` row counting active records (term-frequency denominator)."""
+
+r = identity_records.c
+
+
+def record_key(key: RecordKey) -> str:
+    """The stored form of (authority, IPP)."""
+    return f"{key[0]}|{key[1]}"
+
+
+def split_key(stored: str) -> RecordKey:
+    """(authority, IPP) from its stored form."""
+    authority, _, ipp = stored.partition("|")
+    return authority, ipp
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A local record with its current link."""
+
+    record: LocalRecord
+    identity_id: str
+    provenance: str
+    score: float | None
+    rule: str
+    active: bool
+    merged_into: str | None
+
+    @property
+    def candidate(self) -> Candidate:
+        """The record as a matching candidate."""
+        return Candidate(self.record, self.identity_id)
+
+
+def traits_json(traits: Traits) -> str:
+    """Raw traits as stored."""
+    data = asdict(traits)
+    data["sex"] = traits.sex.value
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def traits_from_json(text: str) -> Traits:
+    """Traits back from their stored form."""
+    data = json.loads(text)
+    data["given_names"] = tuple(data.get("given_names") or ())
+    data["sex"] = Sex(data.get("sex") or "U")
+    return Traits(**data)
+
+
+@lru_cache(maxsize=RECORD_CACHE)
+def local_record(authority: str, ipp: str, traits: str, status: str, attributes: str,
+                 ins_system: str | None, ins_value: str | None) -> LocalRecord:
+    """The local record of stored columns, normalised.
+
+    Cached on those columns (a record is immutable, a changed row is another
+    key): normalising the traits was the largest cost of a lookup at a
+    million records, and the candidates of common blocks (a big city's
+    births of one year) come back again and again."""
+    ins = Ins(ins_value, ins_system) if ins_value and ins_system else None
+    found = frozenset(Attribute(a) for a in attributes.split(",") if a)
+    return make_record(authority, ipp, traits_from_json(traits), status=Status(status),
+                       attributes=found, ins=ins)
+
+
+def _row_to_stored(row: Any) -> StoredRecord:
+    record = local_record(row.authority, row.ipp, row.traits, row.status, row.attributes,
+                          row.ins_system, row.ins_value)
+    return StoredRecord(record, row.identity_id, row.provenance, row.score, row.rule,
+                        bool(row.active), row.merged_into)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert_record: Insert
+    update_record: Update
+    insert_block: Insert
+    delete_block: Delete
+    insert_identity: Insert
+    insert_log: Insert
+    bump_name: Insert
+    seed_total: Insert
+    insert_review: Insert
+    decide_review: Update
+
+
+def _ignore(dialect: str, table: Any) -> Insert:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+def _bump(dialect: str) -> Insert:
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(identity_names)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=["field", "value"],
+        set_={"count": identity_names.c.count + stmt.excluded.count},
+    )
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    return _Statements(
+        insert_record=identity_records.insert(),
+        update_record=update(identity_records).where(r.key == bindparam("b_key")).values(
+            identity_id=bindparam("identity_id"), provenance=bindparam("provenance"),
+            score=bindparam("score"), rule=bindparam("rule"), status=bindparam("status"),
+            attributes=bindparam("attributes"), ins_system=bindparam("ins_system"),
+            ins_value=bindparam("ins_value"), qualified=bindparam("qualified"),
+            traits=bindparam("traits"), active=bindparam("active"),
+            merged_into=bindparam("merged_into"), updated_at=bindparam("updated_at")),
+        insert_block=_ignore(dialect, identity_blocks),
+        delete_block=delete(identity_blocks).where(and_(
+            identity_blocks.c.block == bindparam("b_block"),
+            identity_blocks.c.record_key == bindparam("b_record"))),
+        insert_identity=identity_identities.insert(),
+        insert_log=identity_log.insert(),
+        bump_name=_bump(dialect),
+        seed_total=_ignore(dialect, identity_names),
+        insert_review=identity_reviews.insert(),
+        decide_review=update(identity_reviews).where(
+            identity_reviews.c.id == bindparam("b_id")).values(
+            status=bindparam("status"), decided_at=bindparam("decided_at"),
+            decided_by=bindparam("decided_by"), reason=bindparam("reason")),
+    )
+
+
+class IdentityStore:
+    """Reads and write operations of the SRRI tables."""
+
+    def __init__(self, db: Database, *, max_block: int = MAX_BLOCK) -> None:
+        self.db = db
+        self.max_block = max_block
+        self._st = _statements(db.dialect)
+
+    # -- reads ----------------------------------------------------------------
+
+    async def get(self, key: RecordKey) -> StoredRecord | None:
+        """The stored record (active or merged away), None when never seen."""
+        rows = await self.db.fetch(select(identity_records).where(r.key == record_key(key)))
+        return _row_to_stored(rows[0]) if rows else None
+
+    async def get_many(self, keys: Iterable[str]) -> list[StoredRecord]:
+        """Stored records by their stored keys."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        rows = await self.db.fetch(select(identity_records).where(r.key.in_(wanted)))
+        return [_row_to_stored(row) for row in rows]
+
+    async def candidates(self, record: LocalRecord) -> list[StoredRecord]:
+        """Active records sharing a blocking key with ``record`` (itself excluded).
+
+        One statement: the usable blocks (at most ``max_block`` rows each) are
+        counted on the primary key index, their members joined to their
+        records, so a lookup is one round trip whatever the number of keys."""
+        blocks = blocking_keys(record)
+        if not blocks:
+            return []
+        b = identity_blocks.c
+        usable = (select(b.block).where(b.block.in_(blocks)).group_by(b.block)
+                  .having(func.count() <= self.max_block))
+        members = select(b.record_key).where(b.block.in_(usable))
+        rows = await self.db.fetch(select(identity_records).where(
+            r.key.in_(members), r.active.is_(True), r.key != record_key(record.key)))
+        return [_row_to_stored(row) for row in rows]
+
+    async def block_members(self, blocks: Sequence[str]) -> set[str]:
+        """Record keys of the given blocks, skipping blocks above ``max_block``."""
+        if not blocks:
+            return set()
+        b = identity_blocks.c
+        usable = (select(b.block).where(b.block.in_(list(blocks))).group_by(b.block)
+                  .having(func.count() <= self.max_block))
+        rows = await self.db.fetch(select(b.record_key).where(b.block.in_(usable)).distinct())
+        return {row[0] for row in rows}
+
+    async def members(self, identity_id: str) -> list[StoredRecord]:
+        """Every record linked to a regional identity (merged-away ones included)."""
+        rows = await self.db.fetch(select(identity_records).where(r.identity_id == identity_id))
+        return [_row_to_stored(row) for row in rows]
+
+    async def by_ins(self, value: str) -> list[StoredRecord]:
+        """Records carrying this INS value."""
+        rows = await self.db.fetch(select(identity_records).where(r.ins_value == value))
+        return [_row_to_stored(row) for row in rows]
+
+    async def name_counts(self, names: dict[str, str]) -> tuple[dict[str, int], int]:
+        """Counts of ``{field: value}`` and the number of active records.
+
+        One indexed read: the number of active records is the ``records``
+        counter that :meth:`names` keeps beside the name counts (a ``count(*)``
+        of the records table costs a scan, about 100 ms at a million rows).
+        A database whose counter is missing (records stored before it existed)
+        is counted once and the counter seeded."""
+        n = identity_names.c
+        wanted = {f: v[:128] for f, v in names.items() if v}
+        pairs = [(f, v) for f, v in wanted.items()] + [TOTAL]
+        rows = await self.db.fetch(select(n.field, n.value, n.count).where(
+            or_(*(and_(n.field == f, n.value == v) for f, v in pairs))))
+        found = {(row[0], row[1]): int(row[2]) for row in rows}
+        counts = {f: found.get((f, v), 0) for f, v in wanted.items()}
+        total = found.get(TOTAL)
+        if total is None:
+            total = await self._seed_total()
+        return counts, total
+
+    async def _seed_total(self) -> int:
+        """Count the active records and store the counter (once per database)."""
+        rows = await self.db.fetch(select(func.count()).select_from(identity_records)
+                                   .where(r.active.is_(True)))
+        total = int(rows[0][0])
+        await self.commit([Write(self._st.seed_total, {
+            "field": TOTAL[0], "value": TOTAL[1], "count": total})])
+        return total
+
+    async def separated_from(self, key: RecordKey) -> set[str]:
+        """Record keys a person decided to keep apart from ``key``."""
+        v = identity_reviews.c
+        mine = record_key(key)
+        rows = await self.db.fetch(select(v.record_key, v.other_key).where(and_(
+            v.status == "separated", (v.record_key == mine) | (v.other_key == mine))))
+        return {a if b == mine else b for a, b in rows}
+
+    async def reviews(self, status: str | None = "open", limit: int = 100) -> list[Any]:
+        """Review rows, oldest first."""
+        v = identity_reviews.c
+        stmt = select(identity_reviews).order_by(v.opened_at).limit(limit)
+        if status:
+            stmt = stmt.where(v.status == status)
+        return await self.db.fetch(stmt)
+
+    async def review(self, review_id: str) -> Any | None:
+        """One review row."""
+        rows = await self.db.fetch(select(identity_reviews)
+                                   .where(identity_reviews.c.id == review_id))
+        return rows[0] if rows else None
+
+    async def open_reviews_of(self, key: RecordKey) -> list[Any]:
+        """Open reviews involving a record."""
+        v = identity_reviews.c
+        mine = record_key(key)
+        return await self.db.fetch(select(identity_reviews).where(and_(
+            v.status == "open", (v.record_key == mine) | (v.other_key == mine))))
+
+    async def log(self, *, record: RecordKey | None = None,
+                  identity_id: str | None = None, limit: int = 200) -> list[Any]:
+        """Log entries of a record or an identity, oldest first."""
+        stmt = select(identity_log).order_by(identity_log.c.id).limit(limit)
+        if record is not None:
+            stmt = stmt.where(identity_log.c.record_key == record_key(record))
+        if identity_id is not None:
+            stmt = stmt.where(identity_log.c.identity_id == identity_id)
+        return await self.db.fetch(stmt)
+
+    # -- writes (operations to commit together) --------------------------------
+
+    def save(self, stored: StoredRecord, *, new: bool, old_blocks: Sequence[str] = (),
+             ) -> list[Op]:
+        """Insert or update a record, its blocking rows and name counts."""
+        rec = stored.record
+        row = {
+            "identity_id": stored.identity_id, "provenance": stored.provenance,
+            "score": stored.score, "rule": stored.rule, "status": rec.status.value,
+            "attributes": ",".join(sorted(a.value for a in rec.attributes)),
+            "ins_system": rec.ins.oid if rec.ins else None,
+            "ins_value": rec.ins.value if rec.ins else None,
+            "qualified": rec.qualified, "traits": traits_json(rec.traits),
+            "active": stored.active, "merged_into": stored.merged_into,
+            "updated_at": time.time(),
+        }
+        key = record_key(rec.key)
+        ops: list[Op] = []
+        if new:
+            ops.append(Write(self._st.insert_record, {
+                "key": key, "authority": rec.authority, "ipp": rec.ipp, **row}))
+        else:
+            ops.append(Write(self._st.update_record, {"b_key": key, **row}))
+        blocks = blocking_keys(rec) if stored.active else []
+        ops += [Write(self._st.insert_block, {"block": b, "record_key": key})
+                for b in blocks if b not in old_blocks]
+        ops += [Write(self._st.delete_block, {"b_block": b, "b_record": key})
+                for b in old_blocks if b not in blocks]
+        return ops
+
+    @staticmethod
+    def name_writes(record: LocalRecord, delta: int) -> list[dict[str, Any]]:
+        """Parameters of the name count changes of a record (bulk loads use them too),
+        and of the active records counter: every place a record becomes active or
+        inactive counts its names, so the counter follows ``count(*) WHERE active``."""
+        n = record.normalized
+        pairs = (("birth_name", n.birth_name.compact), ("given_name", n.given.first), TOTAL)
+        return [{"field": f, "value": v[:128], "count": delta} for f, v in pairs if v]
+
+    def names(self, record: LocalRecord, delta: int) -> list[Op]:
+        """Name count changes for term-frequency weights."""
+        return [Write(self._st.bump_name, params)
+                for params in self.name_writes(record, delta)]
+
+    def new_identity(self, identity_id: str) -> Op:
+        """Create a regional identity."""
+        return Write(self._st.insert_identity, {"id": identity_id, "created_at": time.time()})
+
+    def event(self, kind: str, record: RecordKey | None, identity_id: str | None,
+              detail: str = "", message_id: str | None = None) -> Op:
+        """Append to the identity log."""
+        return Write(self._st.insert_log, {
+            "at": time.time(), "kind": kind,
+            "record_key": record_key(record) if record else None,
+            "identity_id": identity_id, "detail": detail, "message_id": message_id})
+
+    def open_review(self, review_id: str, kind: str, record: RecordKey, other: RecordKey,
+                    score: float | None, explanation: Any) -> Op:
+        """Queue a pair for a person to decide."""
+        return Write(self._st.insert_review, {
+            "id": review_id, "kind": kind, "record_key": record_key(record),
+            "other_key": record_key(other), "score": score,
+            "explanation": json.dumps(explanation, ensure_ascii=False),
+            "status": "open", "opened_at": time.time(), "decided_at": None,
+            "decided_by": None, "reason": None})
+
+    def close_review(self, review_id: str, status: str, by: str | None,
+                     reason: str | None) -> Op:
+        """Record a review decision (``linked``, ``separated``, or ``superseded``)."""
+        return Write(self._st.decide_review, {
+            "b_id": review_id, "status": status, "decided_at": time.time(),
+            "decided_by": by, "reason": reason})
+
+    async def commit(self, ops: Sequence[Op]) -> None:
+        """Commit the operations of one identity event atomically."""
+        if ops:
+            await self.db.committer.run(*ops)
