@@ -43,6 +43,11 @@ def ins_verdict(a: LocalRecord, b: LocalRecord) -> InsVerdict | None:
     """The deterministic verdict, or None when the pair needs the probabilistic tier."""
     if not (a.qualified and b.qualified) or a.ins is None or b.ins is None:
         return None
+    if a.ins.kind != b.ins.kind:
+        # A NIA is the temporary matricule of a person whose NIR is not known yet:
+        # an establishment holding the NIA and another (or a later A47) holding the
+        # NIR is no conflict; the traits decide, in the probabilistic tier.
+        return None
     if a.ins.value != b.ins.value:
         return InsVerdict.DIFFERENT
     if differing_strict_traits(a.normalized, b.normalized):

@@ -86,8 +86,9 @@ def _twins(a: LocalRecord, b: LocalRecord, levels: PairLevels) -> bool:
 
 
 def _ins_conflict(a: LocalRecord, b: LocalRecord) -> bool:
+    """Two qualified INS of the same register (NIR/NIR or NIA/NIA) that differ."""
     return (a.qualified and b.qualified and a.ins is not None and b.ins is not None
-            and a.ins.value != b.ins.value)
+            and a.ins.kind == b.ins.kind and a.ins.value != b.ins.value)
 
 
 def _has(a: LocalRecord, b: LocalRecord, attribute: Attribute) -> bool:

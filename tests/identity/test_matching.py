@@ -185,3 +185,17 @@ def test_given_and_birth_name_veto_for_relatives_by_marriage() -> None:
     b = person(ipp="2", given_names=("SOPHIE",), sex=Sex.FEMALE, birth_date="19800315")
     assert Veto.GIVEN_AND_BIRTH_NAME in _vetoes(a, b)
     assert _decide(a, (b, "R1")) is not Outcome.LINK
+
+
+def test_a_nia_and_a_nir_of_the_same_traits_are_no_conflict() -> None:
+    """A NIA is replaced by the NIR once known: two establishments may hold one each."""
+    from dataclasses import replace
+
+    from identity.ins import NIA_OID, Ins
+
+    a = person(ipp="1", status=Status.QUAL, ins=INS_A)
+    b = replace(person(ipp="2", status=Status.QUAL), ins=Ins(INS_B, NIA_OID))
+    assert Veto.INS_CONFLICT not in _vetoes(a, b)
+    decision = decide(a, [Candidate(b, "R1")])
+    assert decision.outcome is Outcome.LINK, decision
+    assert decision.rule == "probabilistic"

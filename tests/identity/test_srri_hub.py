@@ -23,7 +23,7 @@ from hub.config import Settings
 from hub.hl7.ack import parse_ack
 from hub.hl7.er7 import parse
 from hub.journal import SearchFilter
-from identity.ins import ins_key
+from identity.ins import NIA_OID, ins_key
 from tests.hub.conftest import ADMIN_TOKEN, send_mllp, wait_for
 from tests.support.databases import DIALECTS, database_url
 
@@ -57,13 +57,13 @@ def pam(trigger: str, control_id: str, authority: str, ipp: str, *,
         birth_name: str = "MARTIN", given: str = "CLAIRE", birth_date: str = "19840512",
         sex: str = "F", birthplace: str = "63113", ins: str | None = CLAIRE_INS,
         pid32: str = "VALI", mrg: str | None = None,
-        second: tuple[str, str] | None = None) -> bytes:
+        second: tuple[str, str] | None = None, ins_oid: str = TEST_INS_OID) -> bytes:
     """A PAM France 2.11 ADT (HL7 v2.5) written for these tests."""
     structure = {"A40": "ADT_A39", "A28": "ADT_A05", "A31": "ADT_A05", "A47": "ADT_A30",
                  "A24": "ADT_A24", "A37": "ADT_A37"}.get(trigger, "ADT_A01")
     ids = f"{ipp}^^^CHU&{authority}&ISO^PI"
     if ins:
-        ids += f"~{ins}^^^ASIP-SANTE-INS-NIR&{TEST_INS_OID}&ISO^INS"
+        ids += f"~{ins}^^^ASIP-SANTE-INS&{ins_oid}&ISO^INS"
     segments = [
         f"MSH|^~\\&|GAM|CHU|HUB|GRADES|20250301101500||ADT^{trigger}^{structure}|{control_id}|P|"
         "2.5^FRA^2.11|||||FRA|UNICODE UTF-8|FR||2.11^IHE_FRANCE-2.11-PAM",
@@ -335,3 +335,16 @@ async def test_a24_links_and_a37_unlinks_as_the_source_says(srri_hub: Hub, fhir:
                              pid32="PROV"))
     await delivered(srri_hub, 5)
     assert (f"urn:oid:{CHU_B}", "444") not in await targets()
+
+
+async def test_nia_replaced_by_the_nir_keeps_the_identity(srri_hub: Hub, fhir: Fhir) -> None:
+    nia = nir("2840563113099")
+    await send(srri_hub, pam("A28", "A-60", CHU_A, "111", ins=nia, ins_oid=NIA_OID),
+               pam("A28", "B-60", CHU_B, "222", ins=nia, ins_oid=NIA_OID))
+    await delivered(srri_hub, 2)
+    # CHU A learns the NIR (A47: PID-3 holds the new INS, MRG-1 the old one, same IPP).
+    await send(srri_hub, pam("A47", "A-61", CHU_A, "111", ins=CLAIRE_INS, mrg="111"))
+    await delivered(srri_hub, 3)
+    answer = await fhir("GET", "/fhir/Patient/$ihe-pix",
+                        params={"sourceIdentifier": f"urn:oid:{CHU_A}|111"})
+    assert (f"urn:oid:{CHU_B}", "222") in pix_targets(answer.json())
