@@ -47,6 +47,7 @@ from hub.repository.model import (
     Filed,
     Filing,
     PatientIdentifiers,
+    PatientMismatch,
     RepositoryError,
     Submission,
     Visibility,
@@ -84,11 +85,28 @@ def visibility_of(mapped: DocumentMessage) -> Visibility:
 
 
 def filing_of(document: EmbeddedDocument, mapped: DocumentMessage) -> Filing:
-    """One embedded CDA as a filing (MappingError when its header cannot be mapped)."""
+    """One embedded CDA as a filing (MappingError when its header cannot be mapped).
+
+    The INS of the message (PID-3) and of the document (recordTarget) must
+    agree when both are given: otherwise :class:`PatientMismatch`.
+    """
     action = Action(document.action.value)
     parent = mapped.txa.parent_id if mapped.txa and action is Action.REPLACEMENT else None
-    return Filing(map_cda(document.content), document.content, patient_of(mapped), action,
+    cda = map_cda(document.content)
+    check_same_patient(mapped, cda.entry.patient_id)
+    return Filing(cda, document.content, patient_of(mapped), action,
                   visibility_of(mapped), parent or None)
+
+
+def check_same_patient(mapped: DocumentMessage, cda_patient_id: str | None) -> None:
+    """Refuse a document whose recordTarget INS is not the message's INS (PID-3)."""
+    if mapped.ins is None or not cda_patient_id:
+        return
+    in_document = cda_patient_id.split("^", 1)[0]
+    if in_document and in_document != mapped.ins.value:
+        raise PatientMismatch(
+            f"the message's patient (PID-3 INS {mapped.ins.value}) is not the document's "
+            f"(recordTarget INS {in_document}): not filed, to keep each patient's file right")
 
 
 def summary(filed: Sequence[Filed]) -> str:

@@ -76,6 +76,17 @@ class DocumentConflict(RepositoryError):
     fhir_code = "conflict"
 
 
+class PatientMismatch(RepositoryError):
+    """The message's patient and the document's patient (recordTarget) differ.
+
+    Filing it under either would put one person's document in another's
+    file: refused, whatever else is right.
+    """
+
+    code = "PATIENT_MISMATCH"
+    fhir_code = "business-rule"
+
+
 class UnknownDocument(RepositoryError):
     """A replacement or deletion names a document the repository does not hold."""
 

@@ -195,3 +195,20 @@ def test_xds_times_become_epoch_seconds() -> None:
     assert dtm_epoch("20250301") == 1740787200.0
     assert dtm_epoch("20250301091500") == 1740787200.0 + 9 * 3600 + 15 * 60
     assert dtm_epoch(None) is None
+
+
+def test_a_message_whose_patient_is_not_the_documents_is_refused() -> None:
+    """PID-3 names one INS, the CDA's recordTarget another: never filed under either."""
+    from hub.hl7.er7 import parse
+    from hub.repository.destination import filing_of
+    from hub.repository.model import PatientMismatch
+    from mappings.hl7v2 import map_document_message
+    from tests.hub.repository.documents import cda, oru
+
+    other = "185066311304558"
+    mapped = map_document_message(parse(oru([cda("1.2.250.1.999.7.1")], control_id="MIX-1",
+                                            ins=other)))
+    with pytest.raises(PatientMismatch, match="recordTarget INS"):
+        filing_of(mapped.documents[0], mapped)
+    same = map_document_message(parse(oru([cda("1.2.250.1.999.7.2")], control_id="MIX-2")))
+    assert filing_of(same.documents[0], same).patient.ins is not None
