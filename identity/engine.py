@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from identity.matching.blocking import blocking_keys
+from identity.matching.blocking import blocking_keys, is_weak, keep_candidate
 from identity.matching.compare import Level, compare
 from identity.matching.decide import Candidate, Scorer
 from identity.matching.weights import Model, estimate_em, vectors_to_matrix
@@ -86,18 +86,21 @@ class InMemoryIndex:
         return self._stored.get(key)
 
     def candidates(self, record: LocalRecord) -> list[Candidate]:
-        """Stored records sharing a blocking key with ``record`` (itself excluded)."""
-        seen: set[RecordKey] = {record.key}
-        found: list[Candidate] = []
+        """Stored records sharing a blocking key with ``record`` (itself excluded),
+        as :func:`identity.matching.blocking.keep_candidate` decides."""
+        shared: dict[RecordKey, list[int]] = {}  # key -> [keys shared, strong keys shared]
         for key in blocking_keys(record):
             block = self._blocks.get(key, ())
             if len(block) > self.max_block:
                 continue
+            strong = 0 if is_weak(key) else 1
             for stored_key in block:
-                if stored_key not in seen:
-                    seen.add(stored_key)
-                    found.append(self._stored[stored_key])
-        return found
+                counts = shared.setdefault(stored_key, [0, 0])
+                counts[0] += 1
+                counts[1] += strong
+        shared.pop(record.key, None)
+        return [self._stored[k] for k, (n, strong) in shared.items()
+                if keep_candidate(n, strong > 0)]
 
     def frequency(self, field: str, value: str) -> float | None:
         """Relative frequency of a name among stored records."""

@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    case,
     delete,
     func,
     or_,
@@ -48,13 +49,11 @@ from hub.db.tables import (
     identity_reviews,
 )
 from identity.ins import Ins
-from identity.matching.blocking import blocking_keys
+from identity.matching.blocking import blocking_keys, is_weak
 from identity.matching.decide import Candidate
 from identity.model import Attribute, LocalRecord, RecordKey, Sex, Status, Traits, make_record
 
 MAX_BLOCK = 5000
-RECORD_CACHE = 50_000
-"""Normalised stored records kept in memory (about 100 MB at most)."""
 TOTAL = ("records", "active")
 """The ``identity_names`` row counting active records (term-frequency denominator)."""
 
@@ -105,24 +104,11 @@ def traits_from_json(text: str) -> Traits:
     return Traits(**data)
 
 
-@lru_cache(maxsize=RECORD_CACHE)
-def local_record(authority: str, ipp: str, traits: str, status: str, attributes: str,
-                 ins_system: str | None, ins_value: str | None) -> LocalRecord:
-    """The local record of stored columns, normalised.
-
-    Cached on those columns (a record is immutable, a changed row is another
-    key): normalising the traits was the largest cost of a lookup at a
-    million records, and the candidates of common blocks (a big city's
-    births of one year) come back again and again."""
-    ins = Ins(ins_value, ins_system) if ins_value and ins_system else None
-    found = frozenset(Attribute(a) for a in attributes.split(",") if a)
-    return make_record(authority, ipp, traits_from_json(traits), status=Status(status),
-                       attributes=found, ins=ins)
-
-
 def _row_to_stored(row: Any) -> StoredRecord:
-    record = local_record(row.authority, row.ipp, row.traits, row.status, row.attributes,
-                          row.ins_system, row.ins_value)
+    ins = Ins(row.ins_value, row.ins_system) if row.ins_value and row.ins_system else None
+    attributes = frozenset(Attribute(a) for a in row.attributes.split(",") if a)
+    record = make_record(row.authority, row.ipp, traits_from_json(row.traits),
+                         status=Status(row.status), attributes=attributes, ins=ins)
     return StoredRecord(record, row.identity_id, row.provenance, row.score, row.rule,
                         bool(row.active), row.merged_into)
 
@@ -217,7 +203,11 @@ class IdentityStore:
         b = identity_blocks.c
         usable = (select(b.block).where(b.block.in_(blocks)).group_by(b.block)
                   .having(func.count() <= self.max_block))
-        members = select(b.record_key).where(b.block.in_(usable))
+        strong = [k for k in blocks if not is_weak(k)]
+        # keep_candidate(): a strong key shared, or two keys at least.
+        members = (select(b.record_key).where(b.block.in_(usable)).group_by(b.record_key)
+                   .having(or_(func.count() >= 2,
+                               func.max(case((b.block.in_(strong), 1), else_=0)) == 1)))
         rows = await self.db.fetch(select(identity_records).where(
             r.key.in_(members), r.active.is_(True), r.key != record_key(record.key)))
         return [_row_to_stored(row) for row in rows]
