@@ -302,17 +302,18 @@ class RabbitMQBroker:
         wanted = None if message_ids is None else set(message_ids)
         moved = 0
         async with self._temporary_queue(topology.parked) as parking:
-            remaining = await self._ready_count(topology.parked)
-            while remaining > 0:
-                batch = await _get_batch(parking, min(remaining, _REDRIVE_BATCH))
-                if not batch:
-                    break
-                remaining -= len(batch)
+            # Read until the parking queue answers empty rather than trusting its
+            # message count: a quorum queue's count can lag behind confirmed
+            # publishes (seen under load), and messages taken but not chosen stay
+            # unacknowledged on this channel, so they are not read twice.
+            batch = await _first_batch(parking)
+            while batch:
                 chosen = [m for m in batch if wanted is None or m.message_id in wanted]
                 await self._publish(topology.main, [_copy(m, {}) for m in chosen])
                 for message in chosen:
                     await message.ack()
                 moved += len(chosen)
+                batch = await _get_batch(parking, _REDRIVE_BATCH)
         log.info("redrove %d message(s) from %s", moved, topology.parked)
         return moved
 
@@ -358,12 +359,6 @@ class RabbitMQBroker:
             for name, arguments in topology.arguments().items():
                 await channel.declare_queue(name, durable=True, arguments=arguments)
 
-    async def _ready_count(self, name: str) -> int:
-        async with self._storage_errors(f"count messages of {name!r}"):
-            channel = await self._require_channel().get_underlay_channel()
-            declared = await channel.queue_declare(name, passive=True)
-        return declared.message_count or 0
-
     @contextlib.asynccontextmanager
     async def _temporary_queue(self, name: str) -> AsyncIterator[AbstractQueue]:
         """``name`` on a channel of its own; closing it requeues whatever was not acked."""
@@ -398,6 +393,25 @@ class RabbitMQBroker:
         if self._channel is None:
             raise StorageError(f"RabbitMQ broker at {self._safe_url} is not started")
         return self._channel
+
+
+_REQUEUE_GRACE_S = (0.05, 0.1, 0.2)
+
+
+async def _first_batch(queue: AbstractQueue) -> list[AbstractIncomingMessage]:
+    """The first batch of a parking queue, waiting a little when it answers empty.
+
+    Messages another channel just read and released (``parked()`` lists them
+    that way) are back in the queue only once the broker has processed that
+    channel's close: an operator listing then redriving at once must not get 0.
+    """
+    batch = await _get_batch(queue, _REDRIVE_BATCH)
+    for pause in _REQUEUE_GRACE_S:
+        if batch:
+            break
+        await asyncio.sleep(pause)
+        batch = await _get_batch(queue, _REDRIVE_BATCH)
+    return batch
 
 
 async def _get_batch(queue: AbstractQueue, size: int) -> list[AbstractIncomingMessage]:
