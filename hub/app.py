@@ -58,7 +58,8 @@ def load_engine(settings: Settings) -> RoutingEngine:
     routes = load_routes(
         settings.routes_dir,
         known_destinations=set(settings.destinations),
-        known_sources={s.name for s in settings.sources} | {"default", *INTERNAL_SOURCES},
+        known_sources={s.name for s in settings.sources} | {s.name for s in settings.dicom.sources}
+        | {"default", *INTERNAL_SOURCES},
     )
     return RoutingEngine(routes)
 
@@ -83,6 +84,7 @@ class Hub:
         self.patients: PatientDirectory = SelfOnlyDirectory()
         self.mllp: Any = None
         self.http: Any = None
+        self.router: RoutingEngine | None = None  # the loaded routes, for components
         self.ready = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -91,7 +93,7 @@ class Hub:
     async def start(self) -> None:
         """Open storage, migrate, start the workers, then the listeners."""
         s = self.settings
-        engine = load_engine(s)
+        engine = self.router = load_engine(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = await Database.open(s.effective_database_url)
         await self.db.upgrade()

@@ -12,6 +12,11 @@
     hub queues
     hub bench mllp [--messages N --connections K --rate R --spawn/--no-spawn --json]
     hub bench mappings [--json --repeat N]
+    hub bench dicom [--json --small N --large N]
+    hub send dicom FILE|DIR... [--host --port --aet]
+    hub studies list
+    hub bench mssante [--json --documents N --concurrency K]
+    hub bench documents [--documents N --search-documents M --database-url URL --json]
 
 Exit codes: 0 success, 1 failure, 2 refused (usage, unknown id, authentication);
 see :mod:`hub.cli_common`.
@@ -232,6 +237,25 @@ def bench_mappings(
     out.print(table)
 
 
+@bench_app.command("mssante")
+def bench_mssante(
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    documents: Annotated[int, typer.Option(min=20, help="documents to mail")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, help="jobs at once (lanes)")] = 4,
+) -> None:
+    """Measure CI-SIS documents to MSSanté mails (XDM, SMTP with mutual TLS): mails/s, p95."""
+    # hub must not import connectors statically: dependencies point inward.
+    bench = importlib.import_module("connectors.mssante.bench")
+    result: dict[str, Any] = bench.run(documents=documents, concurrency=concurrency)
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("measure", "value")
+    for key, value in _flatten(result):
+        table.add_row(escape(key), escape(value))
+    out.print(table)
+
+
 @bench_app.command("identity")
 def bench_identity(
     dataset: Annotated[str, typer.Option(help="febrl4 or synthetic-fr")] = "febrl4",
@@ -260,6 +284,53 @@ def bench_identity(
         result = bench.run(dataset, json_output=as_json, size=size)
     else:
         fail(f"--store is {store!r}, expected memory or postgresql", 2)
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("measure", "value")
+    for key, value in _flatten(result):
+        table.add_row(escape(key), escape(value))
+    out.print(table)
+
+
+@bench_app.command("documents")
+def bench_documents(
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    documents: Annotated[int, typer.Option(
+        min=1, help="CR-BIO documents sent over HTTP, and as many over MLLP")] = 1000,
+    search_documents: Annotated[int, typer.Option(
+        min=1, help="documents bulk-loaded before the run, searched by ITI-67")] = 100_000,
+    searches: Annotated[int, typer.Option(min=1, help="timed ITI-67 searches")] = 1000,
+    database_url: Annotated[str | None, typer.Option(
+        help="fresh database of the spawned hub (default: SQLite, temporary)")] = None,
+) -> None:
+    """Measure documents filed per second (HTTP, MLLP) and ITI-67 latency on a filled repository."""
+    from hub.repository.bench import run_bench as run_documents_bench
+
+    result = run_documents_bench(documents=documents, search_documents=search_documents,
+                                 searches=searches, database_url=database_url)
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("measure", "value")
+    for key, value in _flatten(result):
+        table.add_row(escape(key), escape(value))
+    out.print(table)
+
+
+@bench_app.command("dicom")
+def bench_dicom(
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    small: Annotated[int, typer.Option(min=1, help="small CT instances (40-520 KB)")] = 300,
+    large: Annotated[int, typer.Option(min=1, help="large instances (2-8 MB)")] = 40,
+) -> None:
+    """storescu to the hub and to Orthanc side by side; the hub's forwarding rate."""
+    from hub.imaging.bench import BenchError, run
+
+    try:
+        result = run(small=small, large=large)
+    except BenchError as exc:
+        fail(str(exc))
     if as_json:
         print_json_line(result)
         return

@@ -75,10 +75,36 @@ class HttpSettings(_Model):
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one)")
 
 
-class DicomSettings(_Model):
-    """The DICOM listener (not started by this version)."""
+class DicomSourceSettings(_Model):
+    """A DICOM sender allowed to associate: its calling AE titles and addresses."""
 
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="source name used in routes")
+    ae_titles: list[str] = Field(min_length=1, description="calling AE titles accepted")
+    addresses: list[str] = Field(
+        default_factory=list, description="peer IP addresses or CIDR networks (any if empty)")
+    patient_id_authority: str | None = Field(
+        None, description="OID of the assigning authority of this site's PatientID, when "
+        "IssuerOfPatientID does not say it")
+    marker: str | None = Field(None, description="site name written by the source marker "
+                               "(default: the source name)")
+
+
+class DicomSettings(_Model):
+    """The DICOM listener (C-ECHO, C-STORE, C-FIND) of the ``imaging`` component."""
+
+    enabled: bool = Field(False, description="start the DICOM listener")
+    host: str = Field("127.0.0.1", description="address to bind")
     port: int = Field(11112, ge=0, le=65535, description="DICOM SCP port")
+    ae_title: str = Field("HUB", min_length=1, max_length=16, description="called AE title")
+    sources: list[DicomSourceSettings] = Field(
+        default_factory=list, description="senders allowed; any other AE is refused")
+    tls: TlsSettings | None = Field(None, description="DICOM over TLS (PS3.15 B.1) when set")
+    max_pdu: int = Field(1048576, ge=0, description="largest PDU accepted (0: unlimited)")
+    max_associations: int = Field(64, ge=1, description="concurrent associations")
+    store_timeout_s: float = Field(60.0, gt=0, description="longest wait for storage "
+                                   "before answering 0xA700")
+    study_quiet_s: float = Field(30.0, gt=0, description="a study is complete after this "
+                                 "long without a new instance")
 
 
 class SourceSettings(_Model):
@@ -146,8 +172,55 @@ class RepositoryDestination(_Model):
     ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
 
 
+class DicomCoercion(_Model):
+    """What a ``dicom`` destination changes in each instance it sends (PS3.3 C.7.1.1)."""
+
+    patient_id: Literal["ins-or-regional", "regional", "keep"] = Field(
+        "ins-or-regional", description="PatientID sent: the qualified INS, else the regional "
+        "identifier; the local PatientID goes to OtherPatientIDsSequence")
+    set: dict[str, str] = Field(
+        default_factory=dict, description="keyword -> value ({source} and {marker} are "
+        "replaced), e.g. InstitutionalDepartmentName")
+    private_creator: str | None = Field(
+        "REGIONAL HUB", description="private block (group 0009) naming the sending site; "
+        "None for none")
+
+
+class DicomDestination(_Model):
+    """Forward images with C-STORE (pynetdicom SCU) to a PACS or archive."""
+
+    type: Literal["dicom"]
+    host: str = Field(description="peer host")
+    port: int = Field(ge=1, le=65535, description="peer port")
+    called_ae: str = Field(min_length=1, max_length=16, description="peer AE title")
+    calling_ae: str = Field("HUB", min_length=1, max_length=16, description="our AE title")
+    timeout_s: float = Field(30.0, gt=0, description="association and DIMSE timeout")
+    lanes: int = Field(4, ge=1, le=16, description="parallel associations (instances "
+                       "are spread over them)")
+    coerce: DicomCoercion = Field(default_factory=DicomCoercion)
+    tls: TlsSettings | None = Field(None, description="connect over TLS when set")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
+
+
+class MssanteDestination(_Model):
+    """Mail CI-SIS documents over MSSanté (SMTP + IHE XDM); endpoints under ``mssante``."""
+
+    type: Literal["mssante"]
+    lanes: int = Field(4, ge=1, le=64, description="mails built and sent in parallel")
+    acknowledgements: bool = Field(
+        True, description="send ZAM^Z02 back through the hub when a sender asks "
+        "(ACK_RECEPTION=Y); a route on source mssante delivers it")
+    after: str | None = Field(
+        "repository", description="destination that files the document first when the "
+        "message goes to both (the mail then cites the repository id); None: do not wait")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    ordered: bool = Field(True, description="keep per-patient order (retries hold the lane)")
+
+
 Destination = Annotated[
-    FileDestination | MllpDestination | SrriDestination | RepositoryDestination,
+    FileDestination | MllpDestination | SrriDestination | RepositoryDestination
+    | DicomDestination | MssanteDestination,
     Field(discriminator="type")]
 
 
@@ -169,6 +242,48 @@ class IdentitySettings(_Model):
             raise ValueError(f"review_threshold {self.review_threshold} is above "
                              f"auto_threshold {self.auto_threshold}")
         return self
+
+
+class SmtpSettings(_Model):
+    """The MSSanté operator's SMTP submission endpoint (STARTTLS, client certificate, AUTH)."""
+
+    host: str = Field(description="submission server")
+    port: int = Field(587, ge=1, le=65535, description="submission port")
+    tls: TlsSettings | None = Field(
+        None, description="certfile/keyfile: the hub's client certificate (mutual TLS); "
+        "cafile: the operator's CA")
+    starttls: bool = Field(True, description="upgrade with STARTTLS (refuse a server without it)")
+    username: str | None = Field(None, description="AUTH user (the applicative mailbox)")
+    password: str | None = Field(None, description="AUTH password (HUB_MSSANTE__SMTP__PASSWORD)")
+    timeout_s: float = Field(30.0, gt=0, description="connect and command timeout")
+    connections: int = Field(4, ge=1, le=64, description="open connections kept and reused")
+    per_domain: int = Field(4, ge=1, le=64, description="concurrent sends per recipient domain")
+
+
+class ImapSettings(_Model):
+    """The hub's applicative mailbox, polled over IMAP (TLS)."""
+
+    host: str = Field(description="IMAP server")
+    port: int = Field(993, ge=1, le=65535, description="IMAPS port")
+    tls: TlsSettings | None = Field(None, description="client certificate and CA, as for SMTP")
+    username: str = Field(description="mailbox login")
+    password: str | None = Field(None, description="password (HUB_MSSANTE__IMAP__PASSWORD)")
+    folder: str = Field("INBOX", description="folder polled")
+    poll_s: float = Field(30.0, gt=0, description="seconds between polls")
+
+
+class MssanteSettings(_Model):
+    """The ``mssante`` component: the applicative mailbox, SMTP out, IMAP in."""
+
+    address: str | None = Field(None, description="the hub's applicative mailbox (From)")
+    smtp: SmtpSettings | None = Field(None, description="outbound mail; required to send")
+    imap: ImapSettings | None = Field(None, description="inbound mail; not polled when unset")
+    patient_domain: str = Field("patient.mssante.fr", description="patient mailboxes: "
+                                "<INS>@<patient_domain>")
+    repository_url: str | None = Field(
+        None, description="base URL cited in mails for filed documents "
+        "(<url>/DocumentReference/<id>)")
+    inbound_source: str = Field("mssante-inbound", description="journal source of inbound mails")
 
 
 class PipelineSettings(_Model):
@@ -207,6 +322,7 @@ class Settings(_Model):
     dicom: DicomSettings = Field(default_factory=DicomSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    mssante: MssanteSettings = Field(default_factory=MssanteSettings)
     components: list[str] = Field(
         default_factory=list,
         description="services plugged into the spine, started in this order",

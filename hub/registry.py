@@ -28,12 +28,16 @@ DESTINATION_TYPES: dict[str, str] = {
 COMPONENTS: dict[str, str] = {
     "identity": "identity.component:create_component",
     "repository": "hub.repository:create",
+    "mssante": "connectors.mssante:create",
+    "imaging": "hub.imaging:create",
 }
 """Component name -> ``module:factory``; the factory takes the running hub."""
 
 
 CLI_COMMANDS: dict[str, str] = {
     "identity": "identity.cli:app",
+    "mssante": "connectors.mssante.cli:app",
+    "studies": "hub.imaging.cli:studies_app",  # also adds `hub send dicom`
 }
 """``hub <name> ...`` command groups of components: name -> ``module:typer app``."""
 

@@ -267,3 +267,94 @@ submission_sets = Table(
 )
 Index("ix_submission_sets_patient", submission_sets.c.patient_value,
       submission_sets.c.patient_system)
+
+# Imaging (component ``imaging``): one row per DICOM instance received, written
+# in the intake transaction, with the header attributes the router and C-FIND
+# use (JSON ``facts``); one row per study once it is complete (quiet period),
+# with the FHIR ImagingStudy; one row per patient identifier a study is
+# indexed under (local PatientID, INS, regional identifier).
+
+imaging_instances = Table(
+    "imaging_instances",
+    metadata,
+    Column("message_id", String(32), primary_key=True, comment="journal message"),
+    Column("sop_instance_uid", String(64), nullable=False),
+    Column("study_uid", String(64), nullable=False),
+    Column("series_uid", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("facts", Text, nullable=False, comment="header attributes by keyword (JSON)"),
+)
+Index("ix_imaging_instances_study", imaging_instances.c.study_uid,
+      imaging_instances.c.received_at)
+Index("ix_imaging_instances_received", imaging_instances.c.received_at)
+
+imaging_studies = Table(
+    "imaging_studies",
+    metadata,
+    Column("study_uid", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("patient_system", String(128), nullable=True, comment="local PatientID authority"),
+    Column("patient_value", String(64), nullable=True, comment="local PatientID"),
+    Column("regional_id", String(64), nullable=True),
+    Column("ins_value", String(64), nullable=True, comment="qualified INS, when known"),
+    Column("study_date", String(8), nullable=True),
+    Column("accession_number", String(64), nullable=True),
+    Column("modalities", String(128), nullable=False, default=""),
+    Column("description", Text, nullable=True),
+    Column("series", Integer, nullable=False),
+    Column("instances", Integer, nullable=False),
+    Column("last_received_at", Float, nullable=False),
+    Column("indexed_at", Float, nullable=False),
+    Column("resource", Text, nullable=False, comment="FHIR ImagingStudy (JSON)"),
+)
+Index("ix_imaging_studies_indexed_at", imaging_studies.c.indexed_at)
+
+imaging_study_identifiers = Table(
+    "imaging_study_identifiers",
+    metadata,
+    Column("system", String(128), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("study_uid", String(64), primary_key=True),
+)
+
+# MSSanté (component ``mssante``): the RPPS -> MSSanté address directory; one
+# row per delivery (attempts, the Message-ID sent) and one per recipient of a
+# sent mail (accepted or refused, read receipts), so that a retry never mails
+# a recipient twice and an MDN finds the message it acknowledges.
+
+mssante_directory = Table(
+    "mssante_directory",
+    metadata,
+    Column("rpps", String(16), primary_key=True, comment="RPPS number (11 digits)"),
+    Column("address", String(256), nullable=False, comment="MSSanté mailbox"),
+    Column("family", String(128), nullable=True),
+    Column("given", String(128), nullable=True),
+    Column("origin", String(32), nullable=False, comment="csv, api"),
+    Column("updated_at", Float, nullable=False),
+)
+
+mssante_deliveries = Table(
+    "mssante_deliveries",
+    metadata,
+    Column("delivery_key", String(80), primary_key=True),
+    Column("mail_id", String(256), nullable=False, comment="RFC 5322 Message-ID sent"),
+    Column("attempts", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+mssante_recipients = Table(
+    "mssante_recipients",
+    metadata,
+    Column("delivery_key", String(80), primary_key=True),
+    Column("address", String(256), primary_key=True),
+    Column("mail_id", String(256), nullable=False),
+    Column("message_id", String(32), nullable=False, comment="journal message mailed"),
+    Column("recipient_id", String(64), nullable=False, comment="RPPS, IDNPS or INS"),
+    Column("status", String(16), nullable=False, comment="sent, refused, read"),
+    Column("smtp_code", Integer, nullable=True),
+    Column("read_asked", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_mssante_recipients_mail_id", mssante_recipients.c.mail_id)

@@ -98,9 +98,13 @@ def patient(number: int) -> Patient:
                    given=given, sex=sex, birth=f"{year}{month:02d}{1 + rng.randrange(28):02d}")
 
 
-def unique_id(run: int, serial: int) -> str:
-    """The CDA ``id/@root`` of document ``serial`` of run ``run``."""
-    return f"{DOCUMENT_ROOT}.{run}.{serial}"
+LOADED, TEMPLATE, SENT = 1, 2, 3
+"""Kinds of documents: bulk-loaded copies, filed templates, documents sent to the hub."""
+
+
+def unique_id(run: int, kind: int, serial: int) -> str:
+    """The CDA ``id/@root`` of document ``serial`` of ``kind`` in run ``run``."""
+    return f"{DOCUMENT_ROOT}.{run}.{kind}.{serial}"
 
 
 def _value(analyte: _Analyte, rng: random.Random) -> tuple[str, str]:

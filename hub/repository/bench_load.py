@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -79,7 +79,8 @@ class Loaded:
 def filing_of(content: bytes, who: data.Patient) -> Filing:
     """A filing as the ``repository`` destination builds it from an ORU (IPP, INS, VALI)."""
     ipp, ins = (IPP_SYSTEM, who.ipp), (INS_SYSTEM, who.ins)
-    return Filing(map_cda(content), content, PatientIdentifiers((ipp, ins), ins, True))
+    return Filing(map_cda(content, results=False), content,
+                  PatientIdentifiers((ipp, ins), ins, True))
 
 
 async def _templates(db: Database, blobs_dir: Path, run: int) -> list[Template]:
@@ -87,7 +88,7 @@ async def _templates(db: Database, blobs_dir: Path, run: int) -> list[Template]:
     made = []
     for n in range(TEMPLATES):
         who = data.patient(n)
-        uid = data.unique_id(run, 100_000 + n)
+        uid = data.unique_id(run, data.TEMPLATE, n)
         _, filed = await repository.file([filing_of(data.crbio(uid, who, n), who)],
                                          Submission("default", "SIL_BENCH|LABO-BENCH"))
         row = await repository.get(filed[0].id)
@@ -105,7 +106,7 @@ def copy_of(template: Template, serial: int, run: int, rng: random.Random,
             now: float, patients: int) -> tuple[Row, list[Row], Row]:
     """A copy of ``template``: its documents row, identifier rows and submission row."""
     who = data.patient(rng.randrange(patients))
-    uid = data.unique_id(run, serial)
+    uid = data.unique_id(run, data.LOADED, serial)
     filed = now - rng.random() * SPAN_S
     doc_id, submission_id = new_message_id(filed), new_message_id(filed)
     creation = filed - rng.random() * 7 * 86400

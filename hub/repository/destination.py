@@ -92,7 +92,7 @@ def filing_of(document: EmbeddedDocument, mapped: DocumentMessage) -> Filing:
     """
     action = Action(document.action.value)
     parent = mapped.txa.parent_id if mapped.txa and action is Action.REPLACEMENT else None
-    cda = map_cda(document.content)
+    cda = map_cda(document.content, results=False)
     check_same_patient(mapped, cda.entry.patient_id)
     return Filing(cda, document.content, patient_of(mapped), action,
                   visibility_of(mapped), parent or None)

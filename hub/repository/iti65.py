@@ -138,7 +138,7 @@ def _validated(index: int, resource: Mapping[str, Any]) -> DocumentReference:
 
 def _map(binary_index: int, content: bytes) -> CdaMapping:
     try:
-        return map_cda(content)
+        return map_cda(content, results=False)
     except MappingError as exc:
         raise invalid(f"Bundle.entry[{binary_index}].resource.data",
                       f"the document is not a usable CDA R2 document: {exc}", 422,

@@ -168,7 +168,7 @@ class MhdApi:
         body = await _body(request)
         arrival = HttpArrival(body, "cda", "CDA", _peer(request))
         try:
-            mapping = map_cda(body)
+            mapping = map_cda(body, results=False)
             filing = Filing(mapping, body, cda_patient(mapping))
             _, filed = await self._file(arrival, [filing], Submission("http", _peer(request)),
                                         control_id=mapping.entry.unique_id)

@@ -8,9 +8,13 @@ document rows, their patient index rows, the submission set and the status
 changes of replaced or deleted versions commit together, with whatever the
 caller adds (the journal row of the HTTP request that brought them).
 
-Filings are serialised by one lock per process: a filing reads what is stored
-(is this uniqueId known, which version does it replace) and then writes, and
-the unique index on ``unique_id`` is the last guard across processes.
+Filings are planned one at a time under one lock per process: a filing reads
+what is stored (is this uniqueId known, which version does it replace) and
+then writes, and the unique index on ``unique_id`` is the last guard across
+processes. The lock is released once the writes are handed to the group
+committer, so that concurrent filings share commits; a filing whose plan
+reads a uniqueId or setId that a filing still in flight wrote waits for that
+commit first, then reads the database (which says whether it committed).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from hub.repository.model import (
 from hub.repository.search import Access, Criteria, Reader, SubmissionCriteria, conditions
 
 Row = dict[str, Any]
+_TOTAL = "search_total"
 
 
 def dtm_epoch(dtm: str | None) -> float | None:
@@ -83,6 +88,20 @@ def _statements(dialect: str) -> _Statements:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a filing needs computed, and can be computed before the filing lock: CPU only."""
+
+    sha256: str
+    meta: str
+
+
+def prepare(filing: Filing) -> Prepared:
+    """The content hash and the stored metadata JSON (none for a deletion: nothing is inserted)."""
+    meta = "" if filing.action is Action.DELETION else _meta(filing)
+    return Prepared(sha256_hex(filing.content), meta)
+
+
 @dataclass
 class _Plan:
     """One submission being prepared: rows seen or created, ops, outcomes."""
@@ -90,6 +109,7 @@ class _Plan:
     now: float
     submission_id: str
     submission: Submission
+    prepared: Sequence[Prepared] = ()
     rows: dict[str, Row] = field(default_factory=dict)
     ops: list[Op] = field(default_factory=list)
     filed: list[Filed] = field(default_factory=list)
@@ -137,7 +157,8 @@ def _meta(filing: Filing) -> str:
                        "document_reference": reference}, ensure_ascii=False)
 
 
-def document_row(doc_id: str, filing: Filing, plan: _Plan, replaces: str | None) -> Row:
+def document_row(doc_id: str, filing: Filing, prepared: Prepared, plan: _Plan,
+                 replaces: str | None) -> Row:
     """The ``documents`` row of a new version."""
     entry = filing.mapping.entry
     system, value = subject_of(filing)
@@ -145,7 +166,7 @@ def document_row(doc_id: str, filing: Filing, plan: _Plan, replaces: str | None)
     v = filing.visibility
     return {
         "id": doc_id, "unique_id": entry.unique_id, "status": CURRENT,
-        "sha256": sha256_hex(filing.content), "sha1": entry.hash, "size": len(filing.content),
+        "sha256": prepared.sha256, "sha1": entry.hash, "size": len(filing.content),
         "mime_type": entry.mime_type, "set_id": entry.set_id, "version": entry.version_number,
         "replaces": replaces, "replaced_by": None, "submission_id": plan.submission_id,
         "patient_system": system, "patient_value": value,
@@ -165,7 +186,7 @@ def document_row(doc_id: str, filing: Filing, plan: _Plan, replaces: str | None)
         "service_start_at": dtm_epoch(entry.service_start_time),
         "service_stop_at": dtm_epoch(entry.service_stop_time),
         "filed_at": plan.now, "updated_at": plan.now, "source": plan.submission.source,
-        "message_id": plan.submission.message_id, "meta": _meta(filing),
+        "message_id": plan.submission.message_id, "meta": prepared.meta,
     }
 
 
@@ -178,6 +199,7 @@ class Repository:
         self.patients = patients
         self._st = _statements(db.dialect)
         self._lock = asyncio.Lock()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
 
     # -- filing -------------------------------------------------------------------
 
@@ -189,16 +211,44 @@ class Repository:
         stored) or :class:`~hub.errors.StorageError`. The List id is None when
         nothing changed (the same documents sent again).
         """
+        prepared = [prepare(filing) for filing in filings]  # outside the lock: CPU only
         async with self._lock:
-            plan = _Plan(time.time(), new_message_id(), submission)
+            plan = _Plan(time.time(), new_message_id(), submission, prepared)
             for index, filing in enumerate(filings):
                 await self._plan_one(index, filing, plan)
             if plan.changed:
                 plan.ops.append(Write(self._st.insert_submission,
                                       self._submission_row(filings, plan)))
-            if plan.ops or extra_ops:
-                await self.db.committer.run(*plan.ops, *extra_ops, urgent=True)
+            if not (plan.ops or extra_ops):
+                return None, plan.filed
+            commit = asyncio.create_task(self.db.committer.run(*plan.ops, *extra_ops,
+                                                               urgent=True))
+            self._hold(plan, commit)
+        await asyncio.shield(commit)
         return (plan.submission_id if plan.changed else None), plan.filed
+
+    def _hold(self, plan: _Plan, commit: asyncio.Task[None]) -> None:
+        """Mark the uniqueIds and setIds ``plan`` read or wrote as in flight until ``commit`` ends.
+
+        The marks go when the commit ends, not when the caller stops waiting
+        (a cancelled caller leaves its commit running).
+        """
+        keys = [*plan.rows, *(f"set:{r['set_id']}" for r in plan.rows.values() if r["set_id"])]
+        for key in keys:
+            self._in_flight[key] = commit
+
+        def release(done: asyncio.Task[None]) -> None:
+            for key in keys:
+                if self._in_flight.get(key) is done:
+                    del self._in_flight[key]
+
+        commit.add_done_callback(release)
+
+    async def _settled(self, key: str) -> None:
+        """Wait for the in-flight commit that wrote ``key``, whatever its outcome."""
+        commit = self._in_flight.get(key)
+        if commit is not None:
+            await asyncio.wait([commit])
 
     @staticmethod
     def _submission_row(filings: Sequence[Filing], plan: _Plan) -> Row:
@@ -213,6 +263,7 @@ class Repository:
     async def _lookup(self, unique_id: str, plan: _Plan) -> Row | None:
         if unique_id in plan.rows:
             return plan.rows[unique_id]
+        await self._settled(unique_id)
         found = await self.db.fetch(select(documents).where(documents.c.unique_id == unique_id))
         row = dict(found[0]._mapping) if found else None
         if row is not None:
@@ -223,6 +274,7 @@ class Repository:
         for row in plan.rows.values():
             if row.get("set_id") == set_id and row["status"] == CURRENT:
                 return row
+        await self._settled(f"set:{set_id}")
         found = await self.db.fetch(select(documents).where(
             documents.c.set_id == set_id, documents.c.status == CURRENT))
         return dict(found[0]._mapping) if found else None
@@ -234,7 +286,7 @@ class Repository:
             self._plan_deletion(index, unique_id, existing, plan)
             return
         if existing is not None:
-            if existing["sha256"] != sha256_hex(filing.content):
+            if existing["sha256"] != plan.prepared[index].sha256:
                 raise DocumentConflict(
                     f"document {unique_id} is already filed (DocumentReference/{existing['id']})"
                     " with different content; a new version needs a new uniqueId", index=index)
@@ -242,13 +294,15 @@ class Repository:
             return
         target, note = await self._replaced(index, filing, plan)
         doc_id = new_message_id(plan.now)
-        row = document_row(doc_id, filing, plan, target["id"] if target else None)
+        row = document_row(doc_id, filing, plan.prepared[index], plan,
+                           target["id"] if target else None)
         self._plan_insert(filing, row, plan)
         if target is None:
             plan.filed.append(Filed(doc_id, unique_id, "created", CURRENT, note=note))
             return
         target.update(status=LIFECYCLE[(target["status"], Action.REPLACEMENT)],
                       replaced_by=doc_id)
+        plan.rows.setdefault(target["unique_id"], target)
         plan.ops.append(Write(self._st.supersede, {"b_id": target["id"], "b_status":
                                                    target["status"], "b_by": doc_id,
                                                    "b_at": plan.now}))
@@ -338,12 +392,15 @@ class Repository:
         wanted = select(index.document_id).where(or_(*[
             and_(index.system == system, index.value == value) for system, value in patients]))
         where = [documents.c.id.in_(wanted), *conditions(criteria, access)]
-        page = (select(documents).where(*where).order_by(documents.c.id.desc())
-                .limit(criteria.count).offset(criteria.offset))
-        total = select(func.count()).select_from(documents).where(*where)
+        # One round trip: the page carries the total (a window over the matches).
+        page = (select(documents, func.count().over().label(_TOTAL)).where(*where)
+                .order_by(documents.c.id.desc()).limit(criteria.count).offset(criteria.offset))
         rows = [dict(r._mapping) for r in await self.db.fetch(page)]
-        counted = await self.db.fetch(total)
-        return rows, int(counted[0][0])
+        totals = [row.pop(_TOTAL) for row in rows]
+        if totals or not criteria.offset:
+            return rows, int(totals[0]) if totals else 0
+        total = select(func.count()).select_from(documents).where(*where)
+        return rows, int((await self.db.fetch(total))[0][0])
 
     async def submissions(self, criteria: SubmissionCriteria) -> list[tuple[Row, list[str]]]:
         """Submission sets of a patient (ITI-66), newest first, with their document ids."""

@@ -4,7 +4,8 @@
 name order (so ``00-filters.yaml`` comes first), validates each into
 :class:`~hub.routing.models.RouteFile`, then checks what needs the whole set:
 route names unique across files, field paths valid for
-``hub.hl7.paths.compile_path``, destinations and sources known to the
+``hub.hl7.paths.compile_path`` (DICOM keywords, :mod:`hub.imaging.paths`, in
+routes restricted to ``protocol: dicom``), destinations and sources known to the
 configuration (when the caller says which ones are). Every problem of every
 file is collected and reported at once in a :class:`RouteFileError`, each
 named by its place, ``routes/adt.yaml: routes[2].when.fields['PID-3[*].5']``,
@@ -367,12 +368,15 @@ def _field_paths(route: Route) -> Iterator[tuple[str, Loc]]:
 
 
 def _check_paths(located: Iterable[_Located], problems: _Problems) -> None:
+    """HL7 field paths, or DICOM keywords for routes restricted to ``protocol: dicom``."""
     from hub.hl7.paths import compile_path
+    from hub.imaging.paths import check_dicom_path
 
     for item in located:
+        check = check_dicom_path if item.route.when.protocol == ("dicom",) else compile_path
         for path, place in _field_paths(item.route):
             try:
-                compile_path(path)
+                check(path)
             except ValueError as exc:
                 item.report(problems, place, f"bad field path {path!r}: {exc}")
 

@@ -23,8 +23,9 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 def test_the_shipped_hub_yaml_is_valid() -> None:
     s = load_settings(REPO / "hub.yaml", {})
     assert set(s.destinations) == {"adt-archive", "documents-archive", "srri", "identity-updates",
-                                   "repository"}
+                                   "repository", "mssante"}
     assert "repository" in s.components
+    assert "mssante" in s.components
 
 
 @pytest.mark.parametrize(

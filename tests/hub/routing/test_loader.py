@@ -45,6 +45,8 @@ def test_default_routes_load_in_file_order() -> None:
         "adt-archive",
         "documents-oru-repository",
         "documents-mdm-repository",
+        "documents-oru-mssante",
+        "documents-mdm-mssante",
         "documents-oru",
         "documents-mdm",
     ]
@@ -348,18 +350,18 @@ def test_fixture_messages_are_shaped_as_intended() -> None:
         (adt_a01("D"), Decision("deliver", ADT_TO, ("adt-archive",), "")),
         (
             oru_r01(),
-            Decision("deliver", ("repository", "documents-archive"),
-                     ("documents-oru-repository", "documents-oru"), ""),
+            Decision("deliver", ("repository", "mssante", "documents-archive"),
+                     ("documents-oru-repository", "documents-oru-mssante", "documents-oru"), ""),
         ),
         (
             oru_r01("MDM", "T02"),
-            Decision("deliver", ("repository", "documents-archive"),
-                     ("documents-mdm-repository", "documents-mdm"), ""),
+            Decision("deliver", ("repository", "mssante", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm-mssante", "documents-mdm"), ""),
         ),
         (
             oru_r01("MDM", "T10"),
-            Decision("deliver", ("repository", "documents-archive"),
-                     ("documents-mdm-repository", "documents-mdm"), ""),
+            Decision("deliver", ("repository", "mssante", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm-mssante", "documents-mdm"), ""),
         ),
         (
             oru_r01("MDM", "T04"),
@@ -411,6 +413,8 @@ def test_explain_on_a_real_message(default_engine: RoutingEngine) -> None:
         ("adt-archive", False, "message type 'ORU' not in ['ADT']"),
         ("documents-oru-repository", True, ""),
         ("documents-mdm-repository", False, "message type 'ORU' not in ['MDM']"),
+        ("documents-oru-mssante", True, ""),
+        ("documents-mdm-mssante", False, "message type 'ORU' not in ['MDM']"),
         ("documents-oru", True, ""),
         ("documents-mdm", False, "message type 'ORU' not in ['MDM']"),
     ]
