@@ -36,12 +36,13 @@ from sqlalchemy import func, select
 
 from hub.db.engine import Database
 from hub.db.tables import identity_records
+from identity.codec import normalized_json, traits_json
 from identity.matching.blocking import blocking_keys
 from identity.matching.decide import Scorer, Thresholds
 from identity.matching.defaults import default_model
 from identity.model import LocalRecord
 from identity.service import AUTO, IdentityService
-from identity.store import IdentityStore, StoredRecord, record_key, traits_json
+from identity.store import Context, IdentityStore, record_key
 from identity.synthetic import SyntheticRecord, generate
 from mappings.hl7v2.identity_event import (
     IdentityEvent,
@@ -59,7 +60,7 @@ WARMUP = 20
 CHUNK = 50_000
 RECORD_COLUMNS = ("key", "authority", "ipp", "identity_id", "provenance", "score", "rule",
                   "status", "attributes", "ins_system", "ins_value", "qualified", "traits",
-                  "active", "merged_into", "updated_at")
+                  "normalized", "active", "merged_into", "updated_at")
 
 
 def hub_url(url: str) -> str:
@@ -87,7 +88,7 @@ def _record_row(record: LocalRecord, identity_id: str, now: float) -> tuple[Any,
             "bulk-load", record.status.value,
             ",".join(sorted(a.value for a in record.attributes)),
             ins.oid if ins else None, ins.value if ins else None, record.qualified,
-            traits_json(record.traits), True, None, now)
+            traits_json(record.traits), normalized_json(record.normalized), True, None, now)
 
 
 def _rows(chunk: Sequence[SyntheticRecord], now: float) -> _Rows:
@@ -154,10 +155,10 @@ class CountingStore(IdentityStore):
         super().__init__(db)
         self.sizes: list[int] = []
 
-    async def candidates(self, record: LocalRecord) -> list[StoredRecord]:
-        """As :meth:`IdentityStore.candidates`, counted."""
-        found = await super().candidates(record)
-        self.sizes.append(len(found))
+    async def context(self, record: LocalRecord) -> Context:
+        """As :meth:`IdentityStore.context`, its candidates counted."""
+        found = await super().context(record)
+        self.sizes.append(len(found.candidates))
         return found
 
 

@@ -28,7 +28,6 @@ Every changed regional identity is returned so the caller can announce it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -48,7 +47,7 @@ from identity.model import (
     Traits,
     make_record,
 )
-from identity.store import IdentityStore, StoredRecord, record_key, split_key
+from identity.store import Context, IdentityStore, StoredRecord, record_key, split_key
 from mappings.hl7v2.identity_event import IdentityEvent, IdentityEventKind
 
 log = logging.getLogger(__name__)
@@ -120,25 +119,21 @@ class IdentityService:
         await self.store.commit(ops)
         return applied
 
-    async def _decide(self, record: LocalRecord) -> tuple[Decision, list[StoredRecord]]:
-        # The reads are independent: run at once, their round trips overlap.
-        n = record.normalized
-        apart, candidates, (counts, total) = await asyncio.gather(
-            self.store.separated_from(record.key), self.store.candidates(record),
-            self.store.name_counts({"birth_name": n.birth_name.compact,
-                                    "given_name": n.given.first}))
-        kept_apart = {s.identity_id for s in await self.store.get_many(apart)}
-        found = [c for c in candidates if c.identity_id not in kept_apart]
-        self.scorer.frequencies = _Frequencies(counts, total)
-        return self.scorer.decide(record, [c.candidate for c in found]), found
+    def _decide(self, record: LocalRecord, context: Context) -> Decision:
+        found = [c.candidate for c in context.candidates
+                 if c.identity_id not in context.kept_apart]
+        self.scorer.frequencies = _Frequencies(context.counts, context.total)
+        return self.scorer.decide(record, found)
 
     async def _upsert(self, record: LocalRecord, ops: list[Op],
                       message_id: str | None) -> Applied:
-        existing, (decision, _) = await asyncio.gather(self.store.get(record.key),
-                                                       self._decide(record))
-        if existing is None:
+        # One read for the whole decision: the record as stored, its candidates,
+        # what is kept apart from it and the name counts (IdentityStore.context).
+        context = await self.store.context(record)
+        decision = self._decide(record, context)
+        if context.existing is None:
             return self._create(record, decision, ops, message_id)
-        return await self._update(existing, record, decision, ops, message_id)
+        return await self._update(context.existing, record, decision, ops, message_id)
 
     def _create(self, record: LocalRecord, decision: Decision, ops: list[Op],
                 message_id: str | None) -> Applied:

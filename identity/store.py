@@ -11,7 +11,12 @@ are upserted increments.
 Candidates come from ``identity_blocks`` (primary key ``(block,
 record_key)``): one statement counts the record's few blocks on that index,
 skips a block larger than ``max_block`` (a key shared by a crowd, as in the
-in-memory index) and joins the members of the others to their records.
+in-memory index) and joins the members of the others to their records. The
+same statement returns the incoming record as stored and the records kept
+apart from it; with the name counts, that is all a decision reads
+(:meth:`IdentityStore.context`, run by :mod:`identity.sql_reads`). Records
+are read with their stored normalised traits (:mod:`identity.codec`), never
+normalised again.
 """
 
 from __future__ import annotations
@@ -19,21 +24,28 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    CompoundSelect,
     Delete,
     Insert,
+    Select,
+    String,
     Update,
     and_,
+    any_,
     bindparam,
     case,
     delete,
     func,
+    literal_column,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,10 +60,12 @@ from hub.db.tables import (
     identity_records,
     identity_reviews,
 )
+from identity.codec import normalized_from_json, normalized_json, traits_from_json, traits_json
 from identity.ins import Ins
 from identity.matching.blocking import blocking_keys, is_weak
 from identity.matching.decide import Candidate
-from identity.model import Attribute, LocalRecord, RecordKey, Sex, Status, Traits, make_record
+from identity.model import Attribute, LocalRecord, RecordKey, Status
+from identity.sql_reads import Reader
 
 MAX_BLOCK = 5000
 TOTAL = ("records", "active")
@@ -89,28 +103,21 @@ class StoredRecord:
         return Candidate(self.record, self.identity_id)
 
 
-def traits_json(traits: Traits) -> str:
-    """Raw traits as stored."""
-    data = asdict(traits)
-    data["sex"] = traits.sex.value
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+RECORD_COLUMNS = (r.authority, r.ipp, r.identity_id, r.provenance, r.score, r.rule, r.status,
+                  r.attributes, r.ins_system, r.ins_value, r.traits, r.normalized, r.active,
+                  r.merged_into)
+"""The columns a :class:`StoredRecord` is read from, in :func:`_row_to_stored` order."""
 
 
-def traits_from_json(text: str) -> Traits:
-    """Traits back from their stored form."""
-    data = json.loads(text)
-    data["given_names"] = tuple(data.get("given_names") or ())
-    data["sex"] = Sex(data.get("sex") or "U")
-    return Traits(**data)
-
-
-def _row_to_stored(row: Any) -> StoredRecord:
-    ins = Ins(row.ins_value, row.ins_system) if row.ins_value and row.ins_system else None
-    attributes = frozenset(Attribute(a) for a in row.attributes.split(",") if a)
-    record = make_record(row.authority, row.ipp, traits_from_json(row.traits),
-                         status=Status(row.status), attributes=attributes, ins=ins)
-    return StoredRecord(record, row.identity_id, row.provenance, row.score, row.rule,
-                        bool(row.active), row.merged_into)
+def _row_to_stored(row: Sequence[Any]) -> StoredRecord:
+    """A stored record from a row of :data:`RECORD_COLUMNS` (SQLAlchemy or asyncpg)."""
+    (authority, ipp, identity_id, provenance, score, rule, status, attributes, ins_system,
+     ins_value, traits, normalized, active, merged_into) = row
+    ins = Ins(ins_value, ins_system) if ins_value and ins_system else None
+    record = LocalRecord(authority, ipp, traits_from_json(traits),
+                         normalized_from_json(normalized), Status(status),
+                         frozenset(Attribute(a) for a in attributes.split(",") if a), ins)
+    return StoredRecord(record, identity_id, provenance, score, rule, bool(active), merged_into)
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,8 @@ def _statements(dialect: str) -> _Statements:
             score=bindparam("score"), rule=bindparam("rule"), status=bindparam("status"),
             attributes=bindparam("attributes"), ins_system=bindparam("ins_system"),
             ins_value=bindparam("ins_value"), qualified=bindparam("qualified"),
-            traits=bindparam("traits"), active=bindparam("active"),
+            traits=bindparam("traits"), normalized=bindparam("normalized"),
+            active=bindparam("active"),
             merged_into=bindparam("merged_into"), updated_at=bindparam("updated_at")),
         insert_block=_ignore(dialect, identity_blocks),
         delete_block=delete(identity_blocks).where(and_(
@@ -168,6 +176,85 @@ def _statements(dialect: str) -> _Statements:
     )
 
 
+_OWN, _CANDIDATE, _APART = 0, 1, 2
+"""The kinds of rows of :attr:`_Reads.records`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What deciding an incoming record reads (:meth:`IdentityStore.context`)."""
+
+    existing: StoredRecord | None
+    """The record as stored (active or merged away), None when never seen."""
+    candidates: list[StoredRecord]
+    """Active records sharing a blocking key with it (itself excluded)."""
+    kept_apart: set[str]
+    """Identities of the records a person decided to keep apart from it."""
+    counts: dict[str, int]
+    """Active records with its birth name and first given name (term frequencies)."""
+    total: int
+    """Active records."""
+
+
+@dataclass(frozen=True)
+class _Reads:
+    records: CompoundSelect[Any]
+    names: Select[Any]
+
+
+def _one_of(column: Any, name: str, dialect: str) -> Any:
+    """``column`` equal to one of a list parameter: ``= ANY($n)`` on PostgreSQL keeps one
+    prepared statement whatever the list's length; SQLite expands ``IN (...)``."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _candidate_keys(dialect: str) -> Select[Any]:
+    """Keys of the records sharing a usable block (at most ``max_block`` rows, counted on
+    the primary key index) with the incoming record, kept when they share a strong key
+    or two keys at least (:func:`identity.matching.blocking.keep_candidate`)."""
+    b = identity_blocks.c
+    usable = (select(b.block).where(_one_of(b.block, "blocks", dialect)).group_by(b.block)
+              .having(func.count() <= bindparam("max_block")))
+    strong = case((_one_of(b.block, "strong", dialect), 1), else_=0)
+    return (select(b.record_key).where(b.block.in_(usable)).group_by(b.record_key)
+            .having(or_(func.count() >= 2, func.max(strong) == 1)))
+
+
+def _apart_keys() -> Select[Any]:
+    """Keys of the records a person decided to keep apart from the incoming one."""
+    v = identity_reviews.c
+    mine = bindparam("mine", type_=String)
+    return select(case((v.record_key == mine, v.other_key), else_=v.record_key)).where(
+        v.status == "separated", or_(v.record_key == mine, v.other_key == mine))
+
+
+@cache
+def _reads(dialect: str) -> _Reads:
+    """The statements of :meth:`IdentityStore.context`: the records one (the record
+    itself, its candidates, the records kept apart from it, each row tagged with its
+    kind) and the name counts one."""
+    mine = bindparam("mine", type_=String)
+    columns = RECORD_COLUMNS
+
+    def kind(tag: int) -> Any:
+        return literal_column(str(tag)).label("kind")
+
+    records = union_all(
+        select(kind(_OWN), *columns).where(r.key == mine),
+        select(kind(_CANDIDATE), *columns).where(
+            r.key.in_(_candidate_keys(dialect)), r.active.is_(True), r.key != mine),
+        select(kind(_APART), *columns).where(r.key.in_(_apart_keys())),
+    )
+    n = identity_names.c
+    names = select(n.field, n.value, n.count).where(or_(
+        and_(n.field == "birth_name", n.value == bindparam("birth_name")),
+        and_(n.field == "given_name", n.value == bindparam("given_name")),
+        and_(n.field == TOTAL[0], n.value == TOTAL[1])))
+    return _Reads(records, names)
+
+
 class IdentityStore:
     """Reads and write operations of the SRRI tables."""
 
@@ -175,12 +262,14 @@ class IdentityStore:
         self.db = db
         self.max_block = max_block
         self._st = _statements(db.dialect)
+        self._reads = _reads(db.dialect)
+        self._reader = Reader(db)
 
     # -- reads ----------------------------------------------------------------
 
     async def get(self, key: RecordKey) -> StoredRecord | None:
         """The stored record (active or merged away), None when never seen."""
-        rows = await self.db.fetch(select(identity_records).where(r.key == record_key(key)))
+        rows = await self.db.fetch(select(*RECORD_COLUMNS).where(r.key == record_key(key)))
         return _row_to_stored(rows[0]) if rows else None
 
     async def get_many(self, keys: Iterable[str]) -> list[StoredRecord]:
@@ -188,29 +277,33 @@ class IdentityStore:
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        rows = await self.db.fetch(select(identity_records).where(r.key.in_(wanted)))
+        rows = await self.db.fetch(select(*RECORD_COLUMNS).where(r.key.in_(wanted)))
         return [_row_to_stored(row) for row in rows]
+
+    async def context(self, record: LocalRecord) -> Context:
+        """Everything deciding ``record`` reads, in two statements on one connection:
+        the record as stored, its candidates, the identities kept apart from it
+        and the name counts of its term-frequency weights (see :func:`_reads`)."""
+        blocks = blocking_keys(record)
+        n = record.normalized
+        names = {"birth_name": n.birth_name.compact[:128], "given_name": n.given.first[:128]}
+        records, counted = await self._reader.fetch_all([
+            (self._reads.records, {
+                "mine": record_key(record.key), "blocks": blocks,
+                "strong": [k for k in blocks if not is_weak(k)], "max_block": self.max_block}),
+            (self._reads.names, names)])
+        found = {(row[0], row[1]): int(row[2]) for row in counted}
+        total = found.get(TOTAL)
+        return Context(
+            existing=next((_row_to_stored(row[1:]) for row in records if row[0] == _OWN), None),
+            candidates=[_row_to_stored(row[1:]) for row in records if row[0] == _CANDIDATE],
+            kept_apart={row[3] for row in records if row[0] == _APART},
+            counts={f: found.get((f, v), 0) for f, v in names.items() if v},
+            total=await self._seed_total() if total is None else total)
 
     async def candidates(self, record: LocalRecord) -> list[StoredRecord]:
-        """Active records sharing a blocking key with ``record`` (itself excluded).
-
-        One statement: the usable blocks (at most ``max_block`` rows each) are
-        counted on the primary key index, their members joined to their
-        records, so a lookup is one round trip whatever the number of keys."""
-        blocks = blocking_keys(record)
-        if not blocks:
-            return []
-        b = identity_blocks.c
-        usable = (select(b.block).where(b.block.in_(blocks)).group_by(b.block)
-                  .having(func.count() <= self.max_block))
-        strong = [k for k in blocks if not is_weak(k)]
-        # keep_candidate(): a strong key shared, or two keys at least.
-        members = (select(b.record_key).where(b.block.in_(usable)).group_by(b.record_key)
-                   .having(or_(func.count() >= 2,
-                               func.max(case((b.block.in_(strong), 1), else_=0)) == 1)))
-        rows = await self.db.fetch(select(identity_records).where(
-            r.key.in_(members), r.active.is_(True), r.key != record_key(record.key)))
-        return [_row_to_stored(row) for row in rows]
+        """Active records sharing a blocking key with ``record`` (itself excluded)."""
+        return (await self.context(record)).candidates
 
     async def block_members(self, blocks: Sequence[str]) -> set[str]:
         """Record keys of the given blocks, skipping blocks above ``max_block``."""
@@ -224,33 +317,13 @@ class IdentityStore:
 
     async def members(self, identity_id: str) -> list[StoredRecord]:
         """Every record linked to a regional identity (merged-away ones included)."""
-        rows = await self.db.fetch(select(identity_records).where(r.identity_id == identity_id))
+        rows = await self.db.fetch(select(*RECORD_COLUMNS).where(r.identity_id == identity_id))
         return [_row_to_stored(row) for row in rows]
 
     async def by_ins(self, value: str) -> list[StoredRecord]:
         """Records carrying this INS value."""
-        rows = await self.db.fetch(select(identity_records).where(r.ins_value == value))
+        rows = await self.db.fetch(select(*RECORD_COLUMNS).where(r.ins_value == value))
         return [_row_to_stored(row) for row in rows]
-
-    async def name_counts(self, names: dict[str, str]) -> tuple[dict[str, int], int]:
-        """Counts of ``{field: value}`` and the number of active records.
-
-        One indexed read: the number of active records is the ``records``
-        counter that :meth:`names` keeps beside the name counts (a ``count(*)``
-        of the records table costs a scan, about 100 ms at a million rows).
-        A database whose counter is missing (records stored before it existed)
-        is counted once and the counter seeded."""
-        n = identity_names.c
-        wanted = {f: v[:128] for f, v in names.items() if v}
-        pairs = [(f, v) for f, v in wanted.items()] + [TOTAL]
-        rows = await self.db.fetch(select(n.field, n.value, n.count).where(
-            or_(*(and_(n.field == f, n.value == v) for f, v in pairs))))
-        found = {(row[0], row[1]): int(row[2]) for row in rows}
-        counts = {f: found.get((f, v), 0) for f, v in wanted.items()}
-        total = found.get(TOTAL)
-        if total is None:
-            total = await self._seed_total()
-        return counts, total
 
     async def _seed_total(self) -> int:
         """Count the active records and store the counter (once per database)."""
@@ -260,14 +333,6 @@ class IdentityStore:
         await self.commit([Write(self._st.seed_total, {
             "field": TOTAL[0], "value": TOTAL[1], "count": total})])
         return total
-
-    async def separated_from(self, key: RecordKey) -> set[str]:
-        """Record keys a person decided to keep apart from ``key``."""
-        v = identity_reviews.c
-        mine = record_key(key)
-        rows = await self.db.fetch(select(v.record_key, v.other_key).where(and_(
-            v.status == "separated", (v.record_key == mine) | (v.other_key == mine))))
-        return {a if b == mine else b for a, b in rows}
 
     async def reviews(self, status: str | None = "open", limit: int = 100) -> list[Any]:
         """Review rows, oldest first."""
@@ -313,6 +378,7 @@ class IdentityStore:
             "ins_system": rec.ins.oid if rec.ins else None,
             "ins_value": rec.ins.value if rec.ins else None,
             "qualified": rec.qualified, "traits": traits_json(rec.traits),
+            "normalized": normalized_json(rec.normalized),
             "active": stored.active, "merged_into": stored.merged_into,
             "updated_at": time.time(),
         }

@@ -127,6 +127,8 @@ identity_records = Table(
     Column("ins_value", String(32), nullable=True),
     Column("qualified", Boolean, nullable=False, default=False),
     Column("traits", Text, nullable=False, comment="raw traits, JSON"),
+    Column("normalized", Text, nullable=False,
+           comment="normalised traits, JSON (identity.codec): not normalised again"),
     Column("active", Boolean, nullable=False, default=True, comment="false once merged away"),
     Column("merged_into", String(300), nullable=True),
     Column("updated_at", Float, nullable=False),

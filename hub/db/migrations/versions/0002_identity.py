@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('ins_value', sa.String(length=32), nullable=True),
     sa.Column('qualified', sa.Boolean(), nullable=False),
     sa.Column('traits', sa.Text(), nullable=False, comment='raw traits, JSON'),
+    sa.Column('normalized', sa.Text(), nullable=False, comment='normalised traits, JSON (identity.codec): not normalised again'),
     sa.Column('active', sa.Boolean(), nullable=False, comment='false once merged away'),
     sa.Column('merged_into', sa.String(length=300), nullable=True),
     sa.Column('updated_at', sa.Float(), nullable=False),
