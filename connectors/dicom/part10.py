@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom import dcmread
@@ -17,7 +18,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 
-__all__ = ["nodelay", "part10_bytes", "read_header"]
+__all__ = ["Split", "nodelay", "part10_bytes", "quickack", "read_header", "read_instance",
+           "split_instance"]
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -47,6 +49,35 @@ def read_instance(part10: bytes) -> Dataset:
     return dcmread(io.BytesIO(part10))
 
 
+@dataclass(frozen=True, slots=True)
+class Split:
+    """An instance cut where its pixel data starts (PS3.5 7.1: elements in tag order).
+
+    ``header`` holds every top-level element before (7FE0,0008/0009/0010), the
+    only ones coercion touches; ``tail`` is the rest of the dataset exactly as
+    stored (pixel data, and anything after it), sent as it is instead of being
+    parsed and written again.
+    """
+
+    header: Dataset
+    tail: memoryview
+
+
+def split_instance(part10: bytes) -> Split | None:
+    """The header and the untouched tail, or None when the bytes cannot be cut.
+
+    A deflated dataset (PS3.5 A.5) is one zlib stream: it has no tail to keep.
+    """
+    fp = io.BytesIO(part10)
+    header = dcmread(fp, stop_before_pixels=True)
+    syntax = header.file_meta.get("TransferSyntaxUID")
+    if syntax is None or syntax.is_deflated:
+        return None
+    # pydicom rewinds to the first byte of the pixel data element when it stops
+    # before it (or stays at the end when there is none): the cut is exact.
+    return Split(header, memoryview(part10)[fp.tell():])
+
+
 def nodelay(assoc: Any) -> None:
     """TCP_NODELAY on an association's socket: each PDU leaves at once.
 
@@ -56,3 +87,22 @@ def nodelay(assoc: Any) -> None:
     sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def quickack(assoc: Any) -> None:
+    """Acknowledge the peer's next segments at once (Linux TCP_QUICKACK).
+
+    A peer that keeps Nagle's algorithm on (dcmtk does unless TCP_NODELAY is
+    in its environment, hence Orthanc and storescp) writes its C-STORE-RSP in
+    pieces and holds the second until the first is acknowledged, while our
+    delayed ACK waits up to 40 ms: one response every ~50 ms per association.
+    The kernel leaves quick-ack mode by itself, so it is set again around
+    every PDU sent and received.
+    """
+    flag = getattr(socket, "TCP_QUICKACK", None)
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if flag is not None and sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, flag, 1)
+        except OSError:  # the connection is closing: nothing left to acknowledge
+            pass

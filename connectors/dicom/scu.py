@@ -13,23 +13,35 @@ C-STORE statuses (PS3.4 Table B.2-1): success and warnings (``0xB000``,
 ``0xB006``, ``0xB007``) are delivered; ``0xA7xx`` (out of resources), a
 refused or lost association, a timeout are transient (retried with backoff);
 every other failure (``0xA9xx``, ``0xCxxx``, SOP class not supported) parks.
+
+What each delivery costs is kept to the header (PS3.5 7.1): only the
+elements before the pixel data are parsed, coerced and written again; the
+pixel data and whatever follows it are sent as the bytes stored, already in
+the instance's transfer syntax, when the peer accepted that syntax (else the
+whole instance is parsed and pynetdicom converts it, as before). TCP_QUICKACK
+keeps a Nagle-bound peer from holding each response for a delayed ACK.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
 
 from connectors.dicom.coerce import Origin, check_coercion, coerce
-from connectors.dicom.part10 import nodelay, read_instance
+from connectors.dicom.part10 import nodelay, quickack, read_instance, split_instance
 from hub.config import DicomDestination as DicomDestinationSettings
 from hub.config import RetrySettings
 from hub.delivery import DeliveryJob
@@ -38,12 +50,15 @@ from hub.imaging.intake import BLOB_REFERENCE, DicomSources, local_identifier
 from hub.imaging.paths import header_facts
 from hub.patients import PatientView
 
-__all__ = ["DicomDestination", "ImagingContext", "StoreLink"]
+__all__ = ["DicomDestination", "ImagingContext", "Outgoing", "StoreLink", "prepare_outgoing"]
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context ids are odd numbers 1..255
 WARNINGS = frozenset({0xB000, 0xB006, 0xB007})
+PIXEL_TAGS_FROM = 0x7FE00008
+"""(7FE0,0008) Float Pixel Data: the first element a header-only read leaves out."""
+PRIORITY_LOW = 2  # PS3.7 9.3.1.1: what pynetdicom's send_c_store sends by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,54 @@ def classify_status(status: int) -> str:
     return "permanent"
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One coerced instance on its way to the peer.
+
+    ``dataset`` is the coerced header when ``tail`` holds the rest of the
+    dataset as stored (pixel data on), or the whole coerced instance when
+    ``tail`` is None (deflated, or a ``set`` keyword beyond the pixel data).
+    """
+
+    dataset: Dataset
+    tail: memoryview | None
+    part10: bytes
+    """The stored instance: parsed whole only if the peer needs another syntax."""
+
+    @property
+    def sop_class(self) -> str:
+        return str(self.dataset.SOPClassUID)
+
+    @property
+    def transfer_syntax(self) -> UID:
+        return UID(self.dataset.file_meta.TransferSyntaxUID)
+
+    def encoded(self) -> bytes:
+        """The dataset bytes in its own transfer syntax: the header written, the tail as is."""
+        assert self.tail is not None
+        syntax = self.transfer_syntax
+        header = encode(self.dataset, syntax.is_implicit_VR, syntax.is_little_endian)
+        if header is None:
+            raise ValueError("the coerced header cannot be encoded")
+        return b"".join((header, self.tail))
+
+    def whole(self) -> Dataset:
+        """The whole coerced instance, for pynetdicom to convert to an accepted syntax."""
+        if self.tail is None:
+            return self.dataset
+        whole = read_instance(self.part10)
+        whole.update(self.dataset)  # coercion only sets header elements
+        return whole
+
+
+def prepare_outgoing(part10: bytes, header_only: bool = True) -> Outgoing:
+    """Parse what coercion needs: the header when the tail can be kept, else everything."""
+    split = split_instance(part10) if header_only else None
+    if split is None:
+        return Outgoing(read_instance(part10), None, part10)
+    return Outgoing(split.header, split.tail, part10)
+
+
 class StoreLink:
     """One association to the peer, opened on demand and reused."""
 
@@ -80,6 +143,7 @@ class StoreLink:
         self._ssl = ssl_context
         self._contexts: dict[tuple[str, str], None] = {}
         self._assoc: Any = None
+        self._message_id = 0
 
     def _ae(self) -> AE:
         s = self._settings
@@ -99,7 +163,9 @@ class StoreLink:
         s = self._settings
         tls = (self._ssl, s.host) if self._ssl is not None else None
         assoc = self._ae().associate(s.host, s.port, ae_title=s.called_ae, tls_args=tls,
-                                     evt_handlers=[(evt.EVT_CONN_OPEN, _on_open)])
+                                     evt_handlers=[(evt.EVT_CONN_OPEN, _on_open),
+                                                   (evt.EVT_PDU_SENT, _on_pdu),
+                                                   (evt.EVT_PDU_RECV, _on_pdu)])
         if not assoc.is_established:
             why = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else \
                 "not established (peer down?)"
@@ -123,37 +189,96 @@ class StoreLink:
             self.release()
         return self._assoc is not None and self._assoc.is_established
 
-    def send(self, ds: Dataset) -> int:
-        """C-STORE ``ds`` (blocking: call from a worker thread); return the status."""
-        key = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+    def send(self, item: Outgoing) -> int:
+        """C-STORE ``item`` (blocking: call from a worker thread); return the status."""
+        key = (item.sop_class, str(item.transfer_syntax))
         reused = self._ready_for(key)
         if not reused:
             self._associate()
         try:
-            return self._store(ds)
+            return self._store(item)
         except TransientDeliveryError:
             if not reused:
                 raise
         # The peer may have closed an idle association: one fresh attempt.
         self.release()
         self._associate()
-        return self._store(ds)
+        return self._store(item)
 
-    def _store(self, ds: Dataset) -> int:
+    def _exact_context(self, item: Outgoing) -> int | None:
+        """The accepted context id for the instance's own syntax, if any (PS3.8 9.3.2.2)."""
+        syntax = str(item.transfer_syntax)
+        for context in self._assoc.accepted_contexts:
+            if context.abstract_syntax == item.sop_class and context.transfer_syntax and \
+                    context.transfer_syntax[0] == syntax and context.as_scu is not False:
+                return int(context.context_id)
+        return None
+
+    def _store(self, item: Outgoing) -> int:
         try:
-            response = self._assoc.send_c_store(ds)
+            context_id = self._exact_context(item) if item.tail is not None else None
+            if context_id is not None and _sends_encoded(self._assoc):
+                status = self._store_encoded(item, context_id)
+            else:
+                response = self._assoc.send_c_store(item.whole())
+                status = response.get("Status") if response else None
         except ValueError as exc:  # no accepted presentation context for this instance
             raise PermanentDeliveryError(
-                f"the peer accepts no context for SOP class {ds.SOPClassUID} in "
-                f"{ds.file_meta.TransferSyntaxUID}: {exc}") from exc
+                f"the peer accepts no context for SOP class {item.sop_class} in "
+                f"{item.transfer_syntax}: {exc}") from exc
         except (OSError, RuntimeError) as exc:
             self.release()
             raise TransientDeliveryError(f"C-STORE failed: {exc}") from exc
-        status = response.get("Status") if response else None
         if status is None:
             self.release()
             raise TransientDeliveryError("no C-STORE response (timeout or association lost)")
         return int(status)
+
+    def _store_encoded(self, item: Outgoing, context_id: int) -> int | None:
+        """C-STORE bytes already in the context's syntax; the status, None without response.
+
+        ``send_c_store`` only takes a Dataset (which it writes whole) or a file
+        path; this is its request/response exchange (pynetdicom 2.x/3.x) with
+        the dataset handed over as bytes. The association's reactor is paused
+        meanwhile, as send_c_store does, so that it does not take the response.
+        """
+        assoc = self._assoc
+        data = item.encoded()
+        self._message_id = self._message_id % 0xFFFF + 1
+        request = C_STORE()
+        request.MessageID = self._message_id
+        request.AffectedSOPClassUID = item.sop_class
+        request.AffectedSOPInstanceUID = str(item.dataset.SOPInstanceUID)
+        request.Priority = PRIORITY_LOW
+        request.DataSet = io.BytesIO(data)
+        checkpoint = assoc._reactor_checkpoint
+        checkpoint.clear()
+        try:
+            deadline = time.monotonic() + self._settings.timeout_s
+            while not assoc._is_paused:
+                if not assoc.is_established or time.monotonic() > deadline:
+                    raise RuntimeError("the association ended before the C-STORE")
+                time.sleep(0.0001)
+            assoc.dimse.send_msg(request, context_id)
+            _, response = assoc.dimse.get_msg(block=True)
+        finally:
+            checkpoint.set()
+        if response is None:
+            if assoc.is_established:  # DIMSE timeout: the association is unusable
+                assoc.abort()
+            return None
+        if not response.is_valid_response or response.Status is None:
+            return None
+        return int(response.Status)
+
+
+def _sends_encoded(assoc: Any) -> bool:
+    """Whether this pynetdicom has the reactor pause :meth:`StoreLink._store_encoded` uses."""
+    return hasattr(assoc, "_reactor_checkpoint") and hasattr(assoc, "_is_paused")
+
+
+def _on_pdu(event: Any) -> None:
+    quickack(event.assoc)
 
 
 def _on_open(event: Any) -> None:
@@ -173,6 +298,9 @@ class DicomDestination:
         self._settings = settings
         self._context = context
         self._links = [StoreLink(settings, ssl_context) for _ in range(settings.lanes)]
+        # A ``set`` keyword at or beyond the pixel data would fall in the kept tail.
+        self._header_only = all((tag_for_keyword(k) or 0) < PIXEL_TAGS_FROM
+                                for k in settings.coerce.set)
 
     async def start(self) -> None:
         """Nothing to open: associations are made on the first instance."""
@@ -187,9 +315,10 @@ class DicomDestination:
             return await self._context.blob(payload[len(BLOB_REFERENCE):].decode())
         return payload  # a job rebuilt from the journal carries the bytes themselves
 
-    async def _prepare(self, job: DeliveryJob) -> Dataset:
+    async def _prepare(self, job: DeliveryJob) -> Outgoing:
         raw = await self._instance(job.payload)
-        ds = await asyncio.to_thread(read_instance, raw)
+        item = await asyncio.to_thread(prepare_outgoing, raw, self._header_only)
+        ds = item.dataset
         source_name = job.headers.get("source", "")
         source = self._context.sources.get(source_name)
         local = local_identifier(header_facts(ds, ("PatientID", "IssuerOfPatientID")), source)
@@ -197,12 +326,12 @@ class DicomDestination:
         origin = Origin(source=source_name, marker=(source.marker if source and source.marker
                                                     else source_name), local=local)
         coerce(ds, self._settings.coerce, view, origin, self._context.regional_system)
-        return ds
+        return item
 
     async def deliver(self, job: DeliveryJob) -> str:
         """Coerce and C-STORE one instance on the job's lane; the status as ``0xNNNN``."""
-        ds = await self._prepare(job)
-        status = await asyncio.to_thread(self._links[job.lane % len(self._links)].send, ds)
+        item = await self._prepare(job)
+        status = await asyncio.to_thread(self._links[job.lane % len(self._links)].send, item)
         outcome = classify_status(status)
         if outcome == "transient":
             raise TransientDeliveryError(f"C-STORE status 0x{status:04X} (out of resources)")
