@@ -184,6 +184,17 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str
     return rows
 
 
+def print_result(result: Mapping[str, Any], as_json: bool) -> None:
+    """A benchmark's figures: one JSON line, or a two-column table."""
+    if as_json:
+        print_json_line(result)
+        return
+    table = Table("measure", "value")
+    for key, value in _flatten(result):
+        table.add_row(escape(key), escape(value))
+    out.print(table)
+
+
 @bench_app.command("mllp")
 def bench_mllp(
     messages: Annotated[int, typer.Option(min=1, help="messages to send")] = 20000,
@@ -209,13 +220,7 @@ def bench_mllp(
     result = run_bench(messages=messages, connections=connections, host=host, port=port,
                        sink_port=sink_port, rate=rate, spawn=spawn, sink_down=sink_down,
                        broker_url=broker_url, database_url=database_url)
-    if as_json:
-        print_json_line(result)
-        return
-    table = Table("measure", "value")
-    for key, value in _flatten(result):
-        table.add_row(escape(key), escape(value))
-    out.print(table)
+    print_result(result, as_json)
 
 
 @bench_app.command("mappings")
@@ -247,13 +252,7 @@ def bench_mssante(
     # hub must not import connectors statically: dependencies point inward.
     bench = importlib.import_module("connectors.mssante.bench")
     result: dict[str, Any] = bench.run(documents=documents, concurrency=concurrency)
-    if as_json:
-        print_json_line(result)
-        return
-    table = Table("measure", "value")
-    for key, value in _flatten(result):
-        table.add_row(escape(key), escape(value))
-    out.print(table)
+    print_result(result, as_json)
 
 
 @bench_app.command("identity")
@@ -284,13 +283,7 @@ def bench_identity(
         result = bench.run(dataset, json_output=as_json, size=size)
     else:
         fail(f"--store is {store!r}, expected memory or postgresql", 2)
-    if as_json:
-        print_json_line(result)
-        return
-    table = Table("measure", "value")
-    for key, value in _flatten(result):
-        table.add_row(escape(key), escape(value))
-    out.print(table)
+    print_result(result, as_json)
 
 
 @bench_app.command("documents")
@@ -309,13 +302,7 @@ def bench_documents(
 
     result = run_documents_bench(documents=documents, search_documents=search_documents,
                                  searches=searches, database_url=database_url)
-    if as_json:
-        print_json_line(result)
-        return
-    table = Table("measure", "value")
-    for key, value in _flatten(result):
-        table.add_row(escape(key), escape(value))
-    out.print(table)
+    print_result(result, as_json)
 
 
 @bench_app.command("dicom")
@@ -331,13 +318,7 @@ def bench_dicom(
         result = run(small=small, large=large)
     except BenchError as exc:
         fail(str(exc))
-    if as_json:
-        print_json_line(result)
-        return
-    table = Table("measure", "value")
-    for key, value in _flatten(result):
-        table.add_row(escape(key), escape(value))
-    out.print(table)
+    print_result(result, as_json)
 
 
 def main() -> None:
