@@ -15,8 +15,10 @@ refused or lost association, a timeout are transient (retried with backoff);
 every other failure (``0xA9xx``, ``0xCxxx``, SOP class not supported) parks.
 
 What each delivery costs is kept to the header (PS3.5 7.1): only the
-elements before the pixel data are parsed, coerced and written again; the
-pixel data and whatever follows it are sent as the bytes stored, already in
+elements before the pixel data are parsed and coerced, and of these only the
+ones coercion set are written again, the others being copied as stored
+(:func:`~connectors.dicom.part10.patch_header`); the pixel data and whatever
+follows it are sent as the bytes stored, already in
 the instance's transfer syntax, when the peer accepted that syntax (else the
 whole instance is parsed and pynetdicom converts it, as before). TCP_QUICKACK
 keeps a Nagle-bound peer from holding each response for a delayed ACK.
@@ -41,7 +43,13 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
 
 from connectors.dicom.coerce import Origin, check_coercion, coerce
-from connectors.dicom.part10 import nodelay, quickack, read_instance, split_instance
+from connectors.dicom.part10 import (
+    nodelay,
+    patch_header,
+    quickack,
+    read_instance,
+    split_instance,
+)
 from hub.config import DicomDestination as DicomDestinationSettings
 from hub.config import RetrySettings
 from hub.delivery import DeliveryJob
@@ -109,10 +117,21 @@ class Outgoing:
         return UID(self.dataset.file_meta.TransferSyntaxUID)
 
     def encoded(self) -> bytes:
-        """The dataset bytes in its own transfer syntax: the header written, the tail as is."""
+        """The dataset bytes in its own transfer syntax: the header patched, the tail as is.
+
+        The header elements coercion left alone are the stored bytes; only the
+        ones it set are written (:func:`patch_header`), the same bytes as
+        writing the whole header again.
+        """
         assert self.tail is not None
         syntax = self.transfer_syntax
-        header = encode(self.dataset, syntax.is_implicit_VR, syntax.is_little_endian)
+        try:
+            header = patch_header(self.dataset, self.part10, syntax.is_implicit_VR,
+                                  syntax.is_little_endian)
+        except Exception as exc:  # what encode() below turns into None, pydicom raising many types
+            raise ValueError(f"the coerced header cannot be encoded: {exc}") from exc
+        if header is None:
+            header = encode(self.dataset, syntax.is_implicit_VR, syntax.is_little_endian)
         if header is None:
             raise ValueError("the coerced header cannot be encoded")
         return b"".join((header, self.tail))

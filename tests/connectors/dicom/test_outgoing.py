@@ -3,7 +3,10 @@
 Each instance is coerced twice: parsed whole and written by pynetdicom's
 encoder (what a C-STORE of the Dataset sends), and parsed up to its pixel
 data, the header written and the stored tail appended. Both must give the
-same dataset bytes, over pydicom's test files in several transfer syntaxes.
+same dataset bytes, over pydicom's test files in several transfer syntaxes and
+over built instances with what header patching must handle (undefined-length
+sequences, an OtherPatientIDsSequence to extend, group lengths, a character
+set, a transfer syntax other than the stored one).
 """
 
 from __future__ import annotations
@@ -12,11 +15,21 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    UID,
+    CTImageStorage,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
+)
 from pynetdicom.dsutils import encode
 
 from connectors.dicom.coerce import Origin, coerce
-from connectors.dicom.part10 import read_instance
+from connectors.dicom.part10 import part10_bytes, patch_header, read_instance
 from connectors.dicom.scu import prepare_outgoing
 from hub.config import DicomCoercion
 from hub.patients import PatientView
@@ -24,7 +37,9 @@ from hub.patients import PatientView
 INS = ("urn:oid:1.2.250.1.213.1.4.8", "279035121518989")
 LOCAL = ("urn:oid:1.2.250.1.999.1.1", "IPP-1")
 FILES = ["CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
-         "JPEG2000.dcm", "rtplan.dcm", "SC_rgb_rle.dcm"]
+         "JPEG2000.dcm", "rtplan.dcm", "SC_rgb_rle.dcm", "ExplVR_BigEnd.dcm", "MR_small_expb.dcm",
+         "MR_small_padded.dcm", "JPEG2000-embedded-sequence-delimiter.dcm",
+         "GDCMJ2K_TextGBR.dcm", "693_J2KI.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm"]
 
 
 def _coerce(ds: Dataset) -> None:
@@ -40,9 +55,56 @@ def _part10(name: str) -> bytes:
     return Path(str(path)).read_bytes()
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_header_and_kept_tail_equal_the_whole_instance_rewritten(name: str) -> None:
-    part10 = _part10(name)
+def _item(**attributes: object) -> Dataset:
+    item = Dataset()
+    for keyword, value in attributes.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def _built(syntax: UID, charset: str = "ISO_IR 100") -> bytes:
+    """A CT instance with undefined-length sequences (one nested), a local
+    OtherPatientIDsSequence, group length elements and non-ASCII text."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.add_new(0x00080000, "UL", 0)  # retired group lengths: never written again
+    ds.add_new(0x00100000, "UL", 0)
+    ds.PatientName = "Dupré^Élodie"
+    ds.PatientID = "IPP-1"
+    ds.IssuerOfPatientID = "1.2.250.1.999.1.1"
+    ds.OtherPatientIDsSequence = Sequence([_item(PatientID="OLD-7", TypeOfPatientID="TEXT")])
+    code = _item(CodeValue="T-D1100", CodingSchemeDesignator="SRT", CodeMeaning="Tête")
+    ds.AnatomicRegionSequence = Sequence([code])
+    ds.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = Sequence([
+        _item(CodeValue="G-A101", CodingSchemeDesignator="SRT", CodeMeaning="Gauche")])
+    ds.ReferencedImageSequence = Sequence([
+        _item(ReferencedSOPClassUID=CTImageStorage, ReferencedSOPInstanceUID=generate_uid())])
+    for keyword in ("AnatomicRegionSequence", "OtherPatientIDsSequence"):
+        ds[keyword].is_undefined_length = True
+        for item in ds[keyword].value:
+            item.is_undefined_length_sequence_item = True
+    ds.InstitutionName = "Hôpital Nord"
+    ds.Rows = ds.Columns = 4
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(range(32))
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = syntax
+    body = encode(ds, syntax.is_implicit_VR, syntax.is_little_endian)
+    assert body is not None
+    return part10_bytes(meta, body)
+
+
+def _equal_to_the_whole_instance_rewritten(part10: bytes) -> None:
     whole = read_instance(part10)
     _coerce(whole)
     syntax = whole.file_meta.TransferSyntaxUID
@@ -55,6 +117,42 @@ def test_header_and_kept_tail_equal_the_whole_instance_rewritten(name: str) -> N
     sent = item.encoded()
 
     assert sent == expected
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_header_and_kept_tail_equal_the_whole_instance_rewritten(name: str) -> None:
+    _equal_to_the_whole_instance_rewritten(_part10(name))
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian,
+                                    ExplicitVRBigEndian])
+def test_patched_header_with_sequences_group_lengths_and_charset(syntax: UID) -> None:
+    _equal_to_the_whole_instance_rewritten(_built(syntax))
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_untouched_elements_are_the_stored_bytes(syntax: UID) -> None:
+    part10 = _built(syntax)
+    item = prepare_outgoing(part10)
+    _coerce(item.dataset)
+    patched = patch_header(item.dataset, part10, syntax.is_implicit_VR, syntax.is_little_endian)
+    assert patched is not None
+    # Left alone by coercion, a defined-length sequence stays raw: copied as stored.
+    kept = item.dataset.get_item(0x00081140)  # ReferencedImageSequence
+    assert isinstance(kept, RawDataElement)
+    stored = part10[kept.value_tell - (8 if syntax.is_implicit_VR else 12):
+                    kept.value_tell + kept.length]
+    assert stored in patched
+
+
+def test_another_syntax_or_charset_than_stored_is_written_whole() -> None:
+    part10 = _built(ExplicitVRLittleEndian)
+    item = prepare_outgoing(part10)
+    _coerce(item.dataset)
+    assert patch_header(item.dataset, part10, True, True) is None
+    item.dataset.SpecificCharacterSet = "ISO_IR 192"
+    assert patch_header(item.dataset, part10, False, True) is None
+    _equal_to_the_whole_instance_rewritten(_built(ExplicitVRLittleEndian, "ISO_IR 192"))
 
 
 def test_a_deflated_instance_is_parsed_whole() -> None:
