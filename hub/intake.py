@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hub.blobs import BlobStore, sha256_hex
 from hub.bloom import Bloom
@@ -327,7 +327,7 @@ class Intake:
         assert arrival.message is not None and self._router is not None
         decision = self._router.decide(arrival.source, record.protocol, arrival.message)
         j = self._journal
-        plan.ops.append(j.record(replace(record, status=routed_status(decision.outcome))))
+        plan.ops.append(j.record(record, status=routed_status(decision.outcome)))
         plan.ops.append(j.event(record.id, "received", at=record.received_at))
         plan.ops.extend(j.routing(record.id, decision.outcome, decision.destinations,
                                   decision_detail(decision), set_status=False))

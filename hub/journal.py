@@ -99,13 +99,13 @@ class Journal:
 
     # -- writes -------------------------------------------------------------
 
-    def record(self, rec: MessageRecord) -> Op:
-        """Insert the message row."""
+    def record(self, rec: MessageRecord, *, status: str | None = None) -> Op:
+        """Insert the message row (``status`` overrides the record's, e.g. once routed)."""
         row = {
             "id": rec.id, "received_at": rec.received_at, "source": rec.source,
             "protocol": rec.protocol, "peer": rec.peer, "sender": rec.sender,
             "control_id": rec.control_id, "message_type": rec.message_type,
-            "sha256": rec.sha256, "size": rec.size, "status": rec.status,
+            "sha256": rec.sha256, "size": rec.size, "status": status or rec.status,
             "patient_key": rec.patient_key, "ack_code": rec.ack_code, "ack": rec.ack,
             "error": rec.error, "replay_of": rec.replay_of, "updated_at": rec.received_at,
         }
