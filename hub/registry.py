@@ -28,8 +28,8 @@ DESTINATION_TYPES: dict[str, str] = {
 COMPONENTS: dict[str, str] = {
     "identity": "identity.component:create_component",
     "repository": "hub.repository:create",
-    "mssante": "connectors.mssante:create",
-    "imaging": "hub.imaging:create",
+    "mssante": "connectors.mssante.component:create",
+    "imaging": "hub.imaging.component:create",
 }
 """Component name -> ``module:factory``; the factory takes the running hub."""
 

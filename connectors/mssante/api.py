@@ -19,7 +19,7 @@ from hub.api.auth import require_admin
 from hub.errors import MappingError
 
 if TYPE_CHECKING:
-    from connectors.mssante import MssanteComponent
+    from connectors.mssante.component import MssanteComponent
 
 
 class AddressBody(BaseModel):

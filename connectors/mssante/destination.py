@@ -63,7 +63,7 @@ from mappings.hl7v2 import DocumentAction, DocumentMessage, MssAddressee, ZamErr
 from mappings.hl7v2 import map_document_message as map_message
 
 if TYPE_CHECKING:
-    from connectors.mssante import MssanteComponent
+    from connectors.mssante.component import MssanteComponent
 
 log = logging.getLogger(__name__)
 _WAIT = "waiting"

@@ -41,7 +41,7 @@ from mappings.hl7v2 import MssAddressee, zam_z03
 from mappings.xdm import XdmPackage, read_xdm
 
 if TYPE_CHECKING:
-    from connectors.mssante import MssanteComponent
+    from connectors.mssante.component import MssanteComponent
 
 log = logging.getLogger(__name__)
 XDM_ATTACHMENT = "ihe_xdm.zip"

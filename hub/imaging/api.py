@@ -22,7 +22,7 @@ from hub.api.fhir import FhirError, FhirResponse, base_url, bundle, fhir_router
 from hub.patients import Identifier
 
 if TYPE_CHECKING:
-    from hub.imaging import ImagingComponent
+    from hub.imaging.component import ImagingComponent
 
 _OID = re.compile(r"\d+(\.\d+)+")
 
