@@ -102,10 +102,10 @@ class IdentityComponent:
 
     async def a31_patient(self, identity_id: str) -> A31Patient | None:
         """What an A31 says of an identity: every identifier, the representative traits."""
-        shown = await self.queries.representative(identity_id)
-        if shown is None:
+        found = await self.queries.shown(identity_id)
+        if found is None:
             return None
-        view = await self.queries.view(identity_id)
+        shown, view = found
         identifiers = [_cx(system, value, "RI" if system == self.settings.regional_system
                            else "PI") for system, value in view.identifiers
                        if (system, value) != view.qualified_ins]

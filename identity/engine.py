@@ -77,10 +77,6 @@ class InMemoryIndex:
         if n.given.first:
             self._counts["given_name"][n.given.first] += delta
 
-    def relink(self, key: RecordKey, identity_id: str) -> None:
-        """Point a stored record at another identity (a manual or A40 decision)."""
-        self._stored[key] = Candidate(self._stored[key].record, identity_id)
-
     def get(self, key: RecordKey) -> Candidate | None:
         """The stored record with this key, if any."""
         return self._stored.get(key)

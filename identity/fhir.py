@@ -16,6 +16,7 @@ from hub.api.fhir import FhirError, FhirResponse, base_url, bundle, declare_capa
 from identity.component import IdentityComponent
 from identity.ins import NIA_OID, NIR_OID
 from identity.model import LocalRecord, Sex, Traits, make_record
+from identity.normalize import normalize_birth_date
 from identity.queries import INS_SYSTEMS, IdentityQueries, authority_of
 from identity.store import StoredRecord
 
@@ -73,10 +74,10 @@ def _identifier(system: str, value: str, regional: str) -> dict[str, Any]:
 
 async def patient_resource(queries: IdentityQueries, identity_id: str) -> dict[str, Any] | None:
     """The Patient of a regional identity, None when it has no current record."""
-    shown = await queries.representative(identity_id)
-    if shown is None:
+    found = await queries.shown(identity_id)
+    if found is None:
         return None
-    view = await queries.view(identity_id)
+    shown, view = found
     resource: dict[str, Any] = {
         "resourceType": "Patient", "id": identity_id, "active": True,
         "identifier": [_identifier(s, v, queries.regional_system) for s, v in view.identifiers],
@@ -97,9 +98,9 @@ def _traits(shown: StoredRecord) -> dict[str, Any]:
                       "given": [t.used_given_name] if t.used_given_name else []})
     if names:
         out["name"] = names
-    digits = "".join(c for c in t.birth_date or "" if c.isdigit())
-    if len(digits) >= 8:
-        out["birthDate"] = f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
+    birth = normalize_birth_date(t.birth_date)
+    if birth:
+        out["birthDate"] = f"{birth[:4]}-{birth[4:6]}-{birth[6:]}"
     if t.birthplace:
         out["extension"] = [{
             "url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",

@@ -1,11 +1,12 @@
-"""The identity model: local records, regional identities, links, events, decisions.
+"""The identity model: local records, decisions, events.
 
 A *local record* is what one establishment (assigning authority, OID or
 FINESS) knows of a patient under its IPP. A *regional identity* is the SRRI's
 person; *links* attach local records to it, each with its provenance
-(automatic or manual), score, rule and time. Nothing is merged destructively:
-a merge is new links, an unmerge is links ended, and every change is an
-:class:`IdentityEvent` appended to a log that can be replayed.
+(automatic or manual), score, rule and time (stored by :mod:`identity.store`).
+Nothing is merged destructively: a merge is new links, an unmerge is links
+ended, and every change is an :class:`IdentityEvent` appended to a log that
+can be replayed.
 
 All classes are frozen: an update makes a new value, which is what an
 append-only log needs.
@@ -157,35 +158,6 @@ def make_record(authority: str, ipp: str, traits: Traits, *, status: Status = St
     """Build a :class:`LocalRecord`, normalising its traits."""
     return LocalRecord(authority, ipp, traits, normalize_traits(traits), status,
                        attributes, ins)
-
-
-@dataclass(frozen=True, slots=True)
-class RegionalIdentity:
-    """The SRRI's person: a stable id; its records are found through links."""
-
-    id: str
-    created_at: datetime
-
-
-class Provenance(StrEnum):
-    """Who made a link: the matcher or a person (manual decisions stick)."""
-
-    AUTO = "auto"
-    MANUAL = "manual"
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """A local record attached to a regional identity."""
-
-    record: RecordKey
-    identity_id: str
-    provenance: Provenance
-    score: float | None
-    rule: str
-    at: datetime
-    by: str | None = None
-    """The reviewer, for manual links."""
 
 
 class Outcome(StrEnum):

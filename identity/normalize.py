@@ -121,12 +121,6 @@ def split_given_names(raw: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item and item.strip())
 
 
-@lru_cache(maxsize=131072)
-def given_name_key(raw: str) -> str:
-    """Canonical form of one given name: ``Jean-Pierre`` -> ``JEANPIERRE``."""
-    return normalize_text(raw).replace(" ", "")
-
-
 @dataclass(frozen=True, slots=True)
 class GivenNames:
     """Normalised birth list of given names."""

@@ -70,11 +70,15 @@ class IdentityQueries:
 
     async def view(self, identity_id: str) -> PatientView:
         """Every current identifier of a regional identity."""
-        members = [m for m in await self.store.members(identity_id) if m.active]
+        return self._view(identity_id, await self.store.members(identity_id))
+
+    def _view(self, identity_id: str, members: Sequence[StoredRecord]) -> PatientView:
+        """:meth:`view` from the identity's records (read once by the caller)."""
+        active = [m for m in members if m.active]
         identifiers: list[Identifier] = [(self.regional_system, identity_id)]
-        identifiers += [(system_of(m.record.authority), m.record.ipp) for m in members]
+        identifiers += [(system_of(m.record.authority), m.record.ipp) for m in active]
         ins = sorted({(f"urn:oid:{m.record.ins.oid}", m.record.ins.value)
-                      for m in members if m.record.qualified and m.record.ins})
+                      for m in active if m.record.qualified and m.record.ins})
         identifiers += ins
         return PatientView(identity_id, tuple(identifiers), ins[0] if len(ins) == 1 else None)
 
@@ -88,18 +92,22 @@ class IdentityQueries:
         identity_id = await self.resolve(identifier)
         if identity_id is None:
             return (identifier,)
+        members = await self.store.members(identity_id)
         merged = [(system_of(m.record.authority), m.record.ipp)
-                  for m in await self.store.members(identity_id) if not m.active]
-        found = (await self.view(identity_id)).identifiers
+                  for m in members if not m.active]
+        found = self._view(identity_id, members).identifiers
         return tuple(dict.fromkeys((identifier, *found, *merged)))
 
-    async def representative(self, identity_id: str) -> StoredRecord | None:
-        """The record shown for an identity: a qualified one first, then the latest."""
-        members = [m for m in await self.store.members(identity_id) if m.active]
-        if not members:
+    async def shown(self, identity_id: str) -> tuple[StoredRecord, PatientView] | None:
+        """The record shown for an identity (a qualified one first, then the latest) and
+        its :meth:`view`, from one read; None when it has no current record."""
+        members = await self.store.members(identity_id)
+        active = [m for m in members if m.active]
+        if not active:
             return None
-        return sorted(members, key=lambda m: (not m.record.qualified,
-                                              m.record.status is Status.PROV))[0]
+        representative = sorted(active, key=lambda m: (not m.record.qualified,
+                                                        m.record.status is Status.PROV))[0]
+        return representative, self._view(identity_id, members)
 
     async def search(self, *, family: str | None = None, given: str | None = None,
                      birthdate: str | None = None, gender: str | None = None,
@@ -168,8 +176,3 @@ def _matches(record: LocalRecord, family: str | None, given: str | None,
     if birthdate and normalize_birth_date(birthdate.replace("-", "")) != n.birth_date:
         return False
     return not (gender and n.sex.value != gender)
-
-
-def identifiers_of(records: Sequence[StoredRecord]) -> list[Identifier]:
-    """Local identifiers of records (for display)."""
-    return [(system_of(s.record.authority), s.record.ipp) for s in records]

@@ -37,7 +37,6 @@ from typing import Any
 from hub.db.committer import Op
 from hub.journal import new_message_id
 from identity.convert import first_local, same_authority, to_record
-from identity.matching.blocking import blocking_keys
 from identity.matching.decide import Scorer
 from identity.model import (
     Decision,
@@ -47,7 +46,14 @@ from identity.model import (
     Traits,
     make_record,
 )
-from identity.store import Context, IdentityStore, StoredRecord, record_key, split_key
+from identity.store import (
+    Context,
+    IdentityStore,
+    StoredRecord,
+    record_key,
+    split_key,
+    stored_blocks,
+)
 from mappings.hl7v2.identity_event import IdentityEvent, IdentityEventKind
 
 log = logging.getLogger(__name__)
@@ -171,8 +177,7 @@ class IdentityService:
             changed.add(target)
         score = decision.score if target != identity else existing.score
         stored = replace(existing, record=record, identity_id=target, score=score)
-        old_blocks = blocking_keys(existing.record) if existing.active else []
-        ops += st.save(stored, new=False, old_blocks=old_blocks)
+        ops += st.save(stored, new=False, old_blocks=stored_blocks(existing))
         ops += st.names(existing.record, -1) + st.names(record, +1)
         ops.append(st.event("record-updated", record.key, target, "", message_id))
         ops += await self._new_reviews(record, decision, message_id)
@@ -242,11 +247,10 @@ class IdentityService:
                       applied: Applied, ops: list[Op], message_id: str | None) -> None:
         """The absorbed record goes inactive; its identity's records follow the survivor."""
         old_identity = absorbed.identity_id
-        old_blocks = blocking_keys(absorbed.record) if absorbed.active else []
         ops += self.store.save(replace(absorbed, identity_id=target, provenance=SOURCE,
                                        rule="A40", active=False,
                                        merged_into=record_key(survivor.key)),
-                               new=False, old_blocks=old_blocks)
+                               new=False, old_blocks=stored_blocks(absorbed))
         if absorbed.active:
             ops += self.store.names(absorbed.record, -1)
         if old_identity == target:
@@ -255,9 +259,8 @@ class IdentityService:
         for member in await self.store.members(old_identity):
             if member.record.key in (absorbed.record.key, survivor.key):
                 continue
-            old = blocking_keys(member.record) if member.active else []
             ops += self.store.save(replace(member, identity_id=target), new=False,
-                                   old_blocks=old)
+                                   old_blocks=stored_blocks(member))
             ops.append(self.store.event("linked", member.record.key, target,
                                         "follows an A40 merge", message_id))
 
@@ -273,9 +276,8 @@ class IdentityService:
         carried = replace(prior, record=record, active=True, merged_into=None)
         ops += st.save(carried, new=True)
         ops += st.names(record, +1)
-        old_blocks = blocking_keys(prior.record) if prior.active else []
         ops += st.save(replace(prior, active=False, merged_into=record_key(record.key)),
-                       new=False, old_blocks=old_blocks)
+                       new=False, old_blocks=stored_blocks(prior))
         if prior.active:
             ops += st.names(prior.record, -1)
         ops.append(st.event("identifier-changed", record.key, prior.identity_id,
@@ -304,9 +306,8 @@ class IdentityService:
             if target not in applied.changed and event.kind is IdentityEventKind.UNLINK:
                 ops.append(self.store.new_identity(target))
             applied.changed |= {target, other.identity_id}
-        old = blocking_keys(other.record) if other.active else []
         ops += self.store.save(replace(other, identity_id=target, provenance=SOURCE, rule=rule),
-                               new=False, old_blocks=old)
+                               new=False, old_blocks=stored_blocks(other))
         ops.append(self.store.event("linked" if rule == "A24" else "unlinked",
                                     other.record.key, target, rule, message_id))
 
@@ -343,10 +344,9 @@ class IdentityService:
         else:
             target = incoming.identity_id
         if target != incoming.identity_id or choice == "link":
-            old = blocking_keys(incoming.record) if incoming.active else []
             ops += self.store.save(replace(incoming, identity_id=target, provenance=MANUAL,
                                            rule=f"review by {by}"[:64]),
-                                   new=False, old_blocks=old)
+                                   new=False, old_blocks=stored_blocks(incoming))
             applied.changed.add(target)
             applied.identity_id = target
         ops.append(self.store.event("review-decided", incoming.record.key, target,

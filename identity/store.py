@@ -120,6 +120,12 @@ def _row_to_stored(row: Sequence[Any]) -> StoredRecord:
     return StoredRecord(record, identity_id, provenance, score, rule, bool(active), merged_into)
 
 
+def stored_blocks(stored: StoredRecord) -> list[str]:
+    """The blocking rows a stored record has: its keys while active, none once inactive
+    (what :meth:`IdentityStore.save` needs as ``old_blocks`` when it changes)."""
+    return blocking_keys(stored.record) if stored.active else []
+
+
 @dataclass(frozen=True)
 class _Statements:
     insert_record: Insert
@@ -389,7 +395,7 @@ class IdentityStore:
                 "key": key, "authority": rec.authority, "ipp": rec.ipp, **row}))
         else:
             ops.append(Write(self._st.update_record, {"b_key": key, **row}))
-        blocks = blocking_keys(rec) if stored.active else []
+        blocks = stored_blocks(stored)
         ops += [Write(self._st.insert_block, {"block": b, "record_key": key})
                 for b in blocks if b not in old_blocks]
         ops += [Write(self._st.delete_block, {"b_block": b, "b_record": key})
