@@ -49,23 +49,26 @@ class HttpIntake:
         The record is ``delivered`` with its ``received`` and ``delivered``
         events; the caller commits the ops with its own.
         """
-        record = self._record(arrival, "delivered", None)
+        record, ops = self._stored(arrival, "delivered", None)
         j = self._journal
-        _, blob_ops = self._blobs.ops_for(arrival.payload, record.sha256)
-        ops = [*blob_ops, j.record(record),
-               j.event(record.id, "received", at=record.received_at),
-               j.event(record.id, "delivered", destination=destination, detail=detail)]
+        ops += [j.event(record.id, "received", at=record.received_at),
+                j.event(record.id, "delivered", destination=destination, detail=detail)]
         return record.id, ops
 
     async def rejected(self, arrival: HttpArrival, error: str) -> str:
         """Journal a refused arrival (bytes kept, status ``rejected``); return its id."""
-        record = self._record(arrival, "rejected", error)
-        _, blob_ops = self._blobs.ops_for(arrival.payload, record.sha256)
-        j = self._journal
+        record, ops = self._stored(arrival, "rejected", error)
         await self._db.committer.run(
-            *blob_ops, j.record(record),
-            j.event(record.id, "rejected", detail=error, at=record.received_at), urgent=True)
+            *ops, self._journal.event(record.id, "rejected", detail=error,
+                                      at=record.received_at), urgent=True)
         return record.id
+
+    def _stored(self, arrival: HttpArrival, status: str,
+                error: str | None) -> tuple[MessageRecord, list[Op]]:
+        """The record of ``arrival`` and the writes of its bytes and its journal row."""
+        record = self._record(arrival, status, error)
+        _, blob_ops = self._blobs.ops_for(arrival.payload, record.sha256)
+        return record, [*blob_ops, self._journal.record(record)]
 
     @staticmethod
     def _record(arrival: HttpArrival, status: str, error: str | None) -> MessageRecord:

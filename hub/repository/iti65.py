@@ -30,7 +30,13 @@ from pydantic import ValidationError
 
 from hub.api.fhir import FhirError
 from hub.errors import MappingError
-from hub.repository.model import Action, Filing, PatientIdentifiers, Visibility
+from hub.repository.model import (
+    VISIBILITY_CODES,
+    Action,
+    Filing,
+    PatientIdentifiers,
+    Visibility,
+)
 from mappings.cda import CdaMapping, map_cda
 from mappings.cda.fhir import master_identifier
 
@@ -199,10 +205,7 @@ def _replaces(index: int, resource: Mapping[str, Any]) -> tuple[str | None, str 
 def _visibility(resource: Mapping[str, Any]) -> Visibility:
     codes = {c.get("code") for label in resource.get("securityLabel") or []
              for c in label.get("coding", [])}
-    return Visibility(masque_ps="MASQUE_PS" in codes,
-                      invisible_patient="INVISIBLE_PATIENT" in codes,
-                      invisible_rep_legaux="INVISIBLE_REP_LEGAUX" in codes,
-                      connexion_secrete="CONNEXION_SECRETE" in codes)
+    return Visibility(**{field: code in codes for field, code in VISIBILITY_CODES.items()})
 
 
 def cda_patient(mapping: CdaMapping) -> PatientIdentifiers:
@@ -228,13 +231,13 @@ def _document(index: int, entry: Mapping[str, Any],
         raise invalid(f"{where}[0].attachment.url", f"{url!r} is not the fullUrl of a Binary "
                       "of this Bundle")
     binary_index, binary = binaries[url]
-    mapping = _map(binary_index, _binary_bytes(binary_index, binary["resource"]))
+    content = _binary_bytes(binary_index, binary["resource"])
+    mapping = _map(binary_index, content)
     _check_against_cda(index, resource, mapping)
     named, reference = _replaces(index, resource)
     action = Action.REPLACEMENT if (named or reference or mapping.entry.replaces) \
         else Action.INITIAL
-    filing = Filing(mapping, _binary_bytes(binary_index, binary["resource"]),
-                    cda_patient(mapping), action, _visibility(resource), named,
+    filing = Filing(mapping, content, cda_patient(mapping), action, _visibility(resource), named,
                     strict_replacement=True)
     return ProvidedDocument(index, binary_index, filing, reference)
 

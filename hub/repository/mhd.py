@@ -21,7 +21,6 @@ Who reads is told by ``X-Hub-Reader`` / ``X-Hub-Break-Glass`` (see
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -129,7 +128,7 @@ class MhdApi:
                     where = f"Bundle.entry[{doc.entry}].resource.relatesTo"
                     raise FhirError(422, f"{where}: {doc.replaces_reference} is not in the "
                                     "repository", code="not-found", expression=[where])
-                filing = _with_replaces(filing, str(row["unique_id"]))
+                filing = replace(filing, replaces=str(row["unique_id"]))
             filings.append(filing)
         return filings
 
@@ -137,14 +136,12 @@ class MhdApi:
                     submission: Submission, control_id: str) -> tuple[str | None, list[Filed]]:
         subject = filings[0].patient
         first = subject.ins or (subject.identifiers[0] if subject.identifiers else None)
-        arrival = HttpArrival(arrival.payload, arrival.protocol, arrival.message_type,
-                              arrival.peer, control_id=control_id,
-                              patient_key=f"{first[1]}@{first[0]}" if first else None)
+        arrival = replace(arrival, control_id=control_id,
+                          patient_key=f"{first[1]}@{first[0]}" if first else None)
         message_id, ops = self.c.http_intake.accepted(
             arrival, destination="repository", detail=f"{len(filings)} document(s) filed")
-        submission = Submission(submission.source, submission.source_id, submission.unique_id,
-                                message_id, submission.title)
-        return await self.c.repository.file(filings, submission, extra_ops=ops)
+        return await self.c.repository.file(filings, replace(submission, message_id=message_id),
+                                            extra_ops=ops)
 
     @staticmethod
     def _transaction_response(provided: ProvideBundle, list_id: str | None,
@@ -170,7 +167,7 @@ class MhdApi:
         try:
             mapping = map_cda(body, results=False)
             filing = Filing(mapping, body, cda_patient(mapping))
-            _, filed = await self._file(arrival, [filing], Submission("http", _peer(request)),
+            _, filed = await self._file(arrival, [filing], Submission("http", arrival.peer),
                                         control_id=mapping.entry.unique_id)
         except MappingError as exc:
             await self.c.http_intake.rejected(arrival, str(exc))
@@ -224,7 +221,7 @@ class MhdApi:
         """ITI-68 Retrieve Document (MHD 2.3.2.68): the exact bytes filed."""
         row = await self._visible(doc_id, request)
         data = await self.c.repository.content(row)
-        digest = hashlib.sha256(data).digest()
+        digest = bytes.fromhex(row["sha256"])  # the blob's name: the SHA-256 of these bytes
         headers = {"ETag": f'"{digest.hex()}"',
                    "Digest": "sha-256=" + base64.b64encode(digest).decode("ascii")}
         if FHIR_JSON in request.headers.get("accept", ""):
@@ -253,10 +250,6 @@ class MhdApi:
         return FhirResponse(bundle([submission_list(r, m) for r, m in found], base=base))
 
 
-def _with_replaces(filing: Filing, unique_id: str) -> Filing:
-    return replace(filing, replaces=unique_id)
-
-
 def _patient_of(params: Mapping[str, str]) -> tuple[str, str]:
     if params.get("patient.identifier"):
         return s.parse_identifier(params["patient.identifier"])
@@ -265,7 +258,7 @@ def _patient_of(params: Mapping[str, str]) -> tuple[str, str]:
     raise s.SearchError("patient", "patient or patient.identifier is required (MHD ITI-67)")
 
 
-_DATES = {"date": "date", "creation": "creation", "period": "period"}
+_DATES = ("date", "creation", "period")
 _KNOWN = {"patient", "patient.identifier", "status", "author.family", "related", "_count",
           "_offset", "security-label", *s.TOKEN_COLUMNS, *_DATES}
 
@@ -293,11 +286,10 @@ def criteria_of(items: Sequence[tuple[str, str]]) -> s.Criteria:
 
 
 def _paging(request: Request, offset: int, count: int, total: int) -> dict[str, str]:
-    base = str(request.url.remove_query_params(["_offset"]))
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
     links = {"self": str(request.url)}
     if offset + count < total:
-        links["next"] = base.split("?", 1)[0] + "?" + urlencode(
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
+        links["next"] = str(request.url).split("?", 1)[0] + "?" + urlencode(
             [*query, ("_offset", str(offset + count))])
     return links
 

@@ -111,6 +111,12 @@ class Visibility:
     connexion_secrete: bool = False
 
 
+VISIBILITY_CODES: dict[str, str] = {
+    "masque_ps": "MASQUE_PS", "invisible_patient": "INVISIBLE_PATIENT",
+    "invisible_rep_legaux": "INVISIBLE_REP_LEGAUX", "connexion_secrete": "CONNEXION_SECRETE"}
+""":class:`Visibility` field (and ``documents`` column) -> its MetaDMPMSS code."""
+
+
 @dataclass(frozen=True, slots=True)
 class PatientIdentifiers:
     """Who the document is about: every identifier it was sent with, and the INS.

@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.repository.model import VISIBILITY_CODES
 from hub.repository.search import SearchError, patient_id
 
 VISIBILITY_SYSTEM = "urn:hub:MetaDMPMSS"
@@ -22,9 +23,6 @@ SUBMISSIONSET_CODE = {
     "coding": [{"system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
                 "code": "submissionset"}]}
 SOURCE_ID_EXTENSION = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId"
-_FLAGS = (("masque_ps", "MASQUE_PS"), ("invisible_patient", "INVISIBLE_PATIENT"),
-          ("invisible_rep_legaux", "INVISIBLE_REP_LEGAUX"),
-          ("connexion_secrete", "CONNEXION_SECRETE"))
 
 
 def instant(epoch: float) -> str:
@@ -44,7 +42,7 @@ def subject(system: str, value: str) -> dict[str, Any]:
 
 def _security_labels(row: dict[str, Any], labels: list[Any]) -> list[Any]:
     flags = [{"coding": [{"system": VISIBILITY_SYSTEM, "code": code}]}
-             for column, code in _FLAGS if row[column]]
+             for column, code in VISIBILITY_CODES.items() if row[column]]
     return [*labels, *flags]
 
 

@@ -41,12 +41,10 @@ from sqlalchemy import and_, not_, or_
 
 from hub.db.tables import documents
 from hub.patients import Identifier
-from hub.repository.model import ENTERED_IN_ERROR, STATUSES
+from hub.repository.model import ENTERED_IN_ERROR, STATUSES, VISIBILITY_CODES
 
 MAX_COUNT = 500
 DEFAULT_COUNT = 50
-VISIBILITY_FLAGS = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REP_LEGAUX",
-                    "CONNEXION_SECRETE")
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?"
                    r"(?:\.\d+)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
@@ -243,9 +241,7 @@ def visibility(access: Access) -> list[Any]:
 
 def _security_condition(codes: tuple[str, ...]) -> Any:
     d = documents.c
-    flags = {"MASQUE_PS": d.masque_ps, "INVISIBLE_PATIENT": d.invisible_patient,
-             "INVISIBLE_REP_LEGAUX": d.invisible_rep_legaux,
-             "CONNEXION_SECRETE": d.connexion_secrete}
+    flags = {code: d[column] for column, code in VISIBILITY_CODES.items()}
     return or_(*[flags[c].is_(True) if c in flags else d.confidentiality == c for c in codes])
 
 

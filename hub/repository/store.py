@@ -264,8 +264,7 @@ class Repository:
         if unique_id in plan.rows:
             return plan.rows[unique_id]
         await self._settled(unique_id)
-        found = await self.db.fetch(select(documents).where(documents.c.unique_id == unique_id))
-        row = dict(found[0]._mapping) if found else None
+        row = await self._one(documents.c.unique_id == unique_id)
         if row is not None:
             plan.rows[unique_id] = row
         return row
@@ -275,9 +274,7 @@ class Repository:
             if row.get("set_id") == set_id and row["status"] == CURRENT:
                 return row
         await self._settled(f"set:{set_id}")
-        found = await self.db.fetch(select(documents).where(
-            documents.c.set_id == set_id, documents.c.status == CURRENT))
-        return dict(found[0]._mapping) if found else None
+        return await self._one(documents.c.set_id == set_id, documents.c.status == CURRENT)
 
     async def _plan_one(self, index: int, filing: Filing, plan: _Plan) -> None:
         unique_id = filing.mapping.entry.unique_id
@@ -374,7 +371,11 @@ class Repository:
 
     async def get(self, doc_id: str) -> Row | None:
         """One document row by id."""
-        found = await self.db.fetch(select(documents).where(documents.c.id == doc_id))
+        return await self._one(documents.c.id == doc_id)
+
+    async def _one(self, *where: Any) -> Row | None:
+        """The first ``documents`` row matching ``where``, or None."""
+        found = await self.db.fetch(select(documents).where(*where))
         return dict(found[0]._mapping) if found else None
 
     async def content(self, row: Row) -> bytes:

@@ -30,10 +30,17 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from hub.hl7.er7 import parse
+from hub.repository.bench_data import nir
 from tests.e2e.api import HubApi
 from tests.e2e.clients import send
 from tests.hub.repository.documents import INS_TEST, IPP, IPP_AUTHORITY, cda, oru
-from tests.support.hubproc import REPO_ROOT, HubProcess, await_until, write_config
+from tests.support.hubproc import (
+    REPO_ROOT,
+    HubProcess,
+    await_until,
+    mllp_destination,
+    write_config,
+)
 from tests.support.sink import SinkThread
 
 pytestmark = pytest.mark.timeout(180)
@@ -63,8 +70,7 @@ _numbers = itertools.count(1)
 
 def new_ins() -> str:
     """A 15-character INS-NIR of test, with a valid key, different for every call."""
-    body = f"2850663{next(_numbers):06d}"
-    return body + f"{97 - int(body) % 97:02d}"
+    return nir(f"2850663{next(_numbers):06d}")
 
 
 def new_uid() -> str:
@@ -89,9 +95,7 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docs]:
         config = write_config(directory, routes=ROUTES, components=["repository"], destinations={
             "repository": {"type": "repository",
                            "retry": {"max_attempts": 2, "initial_s": 0.1, "max_s": 0.2}},
-            "sil-return": {"type": "mllp", "host": "127.0.0.1", "port": sil.port,
-                           "timeout_s": 3.0,
-                           "retry": {"max_attempts": 3, "initial_s": 0.1, "max_s": 0.3}},
+            "sil-return": mllp_destination(sil.port, max_attempts=3, initial_s=0.1, max_s=0.3),
         })
         with HubProcess(config) as hub:
             yield Docs(hub, sil, config)
