@@ -362,10 +362,8 @@ def _external(element: etree._Element, scheme: str) -> str | None:
 def _code(element: etree._Element, scheme: str) -> Code | None:
     for item in element.findall("rim:Classification", NS):
         if item.get("classificationScheme") == scheme:
-            name = item.find("rim:Name/rim:LocalizedString", NS)
-            display = name.get("value") if name is not None else None
             return Code(item.get("nodeRepresentation") or "", _value(item, "codingScheme"),
-                        display)
+                        _title(item))
     return None
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
-import ssl
 import statistics
 import subprocess
 import tempfile
@@ -30,6 +29,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from connectors.mllp.tls import server_context
+from hub.bench import free_port
 from hub.config import Settings
 from hub.db.engine import Database
 from hub.delivery import DeliveryJob
@@ -120,10 +121,8 @@ class _Server:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(certs["server"], certs["server_key"])
-        context.load_verify_locations(certs["ca"])
-        context.verify_mode = ssl.CERT_REQUIRED
+        context = server_context(certs["server"], certs["server_key"], certs["ca"],
+                                 require_client_cert=True)
         self.accepted: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -180,15 +179,6 @@ class _ServerProcess:
         self._process.join(10)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def _settings(directory: Path, certs: dict[str, Path], port: int) -> Settings:
     tls = {"cafile": str(certs["ca"]), "certfile": str(certs["client"]),
            "keyfile": str(certs["client_key"])}
@@ -200,10 +190,10 @@ def _settings(directory: Path, certs: dict[str, Path], port: int) -> Settings:
 
 
 async def _run(directory: Path, documents: int, concurrency: int) -> dict[str, Any]:
-    from connectors.mssante import MssanteComponent
+    from connectors.mssante.component import MssanteComponent
 
     certs = _certificates(directory)
-    port = _free_port()
+    port = free_port()
     server = _ServerProcess(certs, port)
     server.start()
     db = await Database.open(f"sqlite+aiosqlite:///{(directory / 'bench.db').as_posix()}")

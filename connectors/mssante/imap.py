@@ -15,25 +15,15 @@ import contextlib
 import imaplib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
-from connectors.mllp.tls import client_context
+from connectors.mssante.smtp import tls_context
 from hub.config import ImapSettings
 from hub.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[str]]
-
-
-def tls_context(settings: ImapSettings) -> ssl.SSLContext:
-    """Client context: the server's CA and, when configured, the hub's certificate."""
-    t = settings.tls
-    if t is None:
-        return client_context()
-    return client_context(str(t.cafile) if t.cafile else None,
-                          str(t.certfile) if t.certfile else None,
-                          str(t.keyfile) if t.keyfile else None, t.verify)
 
 
 class ImapMailbox:
@@ -43,17 +33,22 @@ class ImapMailbox:
         self._settings = settings
         self._context = tls_context(settings)
 
-    def _open(self) -> imaplib.IMAP4_SSL:
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[imaplib.IMAP4_SSL]:
+        """A logged-in connection with the folder selected, logged out afterwards."""
         s = self._settings
         client = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=self._context, timeout=30)
         client.login(s.username, s.password or "")
         client.select(s.folder)
-        return client
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(imaplib.IMAP4.error, OSError):
+                client.logout()
 
     def unseen(self) -> list[tuple[bytes, bytes]]:
         """``(uid, raw mail)`` of every unseen message, left unseen."""
-        client = self._open()
-        try:
+        with self._session() as client:
             _, data = client.uid("SEARCH", "UNSEEN")
             uids = data[0].split() if data and data[0] else []
             found = []
@@ -63,20 +58,13 @@ class ImapMailbox:
                 if isinstance(raw, bytes):
                     found.append((uid, raw))
             return found
-        finally:
-            with contextlib.suppress(imaplib.IMAP4.error, OSError):
-                client.logout()
 
     def mark_seen(self, uids: list[bytes]) -> None:
         """Flag ``uids`` ``\\Seen``."""
         if not uids:
             return
-        client = self._open()
-        try:
+        with self._session() as client:
             client.uid("STORE", b",".join(uids).decode(), "+FLAGS", "(\\Seen)")
-        finally:
-            with contextlib.suppress(imaplib.IMAP4.error, OSError):
-                client.logout()
 
 
 class ImapPoller:

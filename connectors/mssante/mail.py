@@ -40,13 +40,8 @@ PS_BODY = "Veuillez trouver ci-joint le(s) document(s) de votre patient(e)."
 PATIENT_BODY = "Veuillez trouver ci-joint un document de santé vous concernant."
 
 
-@dataclass(frozen=True, slots=True)
-class MailDocument:
-    """One document of the mail: bytes, metadata, and where the repository filed it."""
-
-    content: bytes
-    entry: DocumentEntry
-    repository_reference: str | None = None
+MailDocument = XdmDocument
+"""One document of the mail: bytes, metadata, and where the repository filed it (a URL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +125,7 @@ def xdm_of(mapped: DocumentMessage, documents: Sequence[MailDocument],
         patient_id=patient_id,
         intended_recipients=tuple(f"|^^Internet^{r.address}" for r in recipients),
         title=subject(mapped, documents)[len(SUBJECT_PREFIX):])
-    return build_xdm([XdmDocument(d.content, d.entry, d.repository_reference)
-                      for d in documents], submission)
+    return build_xdm(documents, submission)
 
 
 def build_mail(mapped: DocumentMessage, documents: Sequence[MailDocument],

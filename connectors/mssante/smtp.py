@@ -27,7 +27,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from connectors.mllp.tls import client_context
-from hub.config import SmtpSettings
+from hub.config import ImapSettings, SmtpSettings
 from hub.errors import PermanentDeliveryError, TransientDeliveryError
 
 WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
@@ -60,14 +60,12 @@ class Refusal:
     message: str
 
 
-def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
-    """The client context: the operator's CA, the hub's certificate and key."""
+def tls_context(settings: SmtpSettings | ImapSettings) -> ssl.SSLContext:
+    """The client context (SMTP and IMAP): the server's CA, the hub's certificate and key."""
     t = settings.tls
     if t is None:
         return client_context()
-    return client_context(str(t.cafile) if t.cafile else None,
-                          str(t.certfile) if t.certfile else None,
-                          str(t.keyfile) if t.keyfile else None, t.verify)
+    return client_context(t.cafile, t.certfile, t.keyfile, t.verify)
 
 
 def error_of(exc: Exception) -> SmtpDeferred | SmtpRefused:

@@ -41,6 +41,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from connectors.mllp import tls
 from tests.support.hubproc import free_port
 
 SMTP_USER = "hub@hub.test"
@@ -99,12 +100,7 @@ def make_pki(directory: Path) -> Pki:
 
 def server_context(pki: Pki) -> ssl.SSLContext:
     """TLS for the servers: their certificate, client certificates from the CA required."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    context.load_verify_locations(pki.ca)
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    return tls.server_context(pki.server_cert, pki.server_key, pki.ca, require_client_cert=True)
 
 
 @dataclass(frozen=True)
