@@ -18,7 +18,7 @@ from pynetdicom import AE, evt
 
 from connectors.dicom.part10 import nodelay
 
-__all__ = ["SendResult", "dicom_files", "echo", "send_files"]
+__all__ = ["SendResult", "dicom_files", "send_files"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +95,3 @@ def _send_one(assoc: Any, path: Path, sop_uid: str) -> SendResult:
     return SendResult(str(path), sop_uid, None if status is None else int(status),
                       "" if status is not None else "no response")
 
-
-def echo(host: str, port: int, *, called_ae: str = "HUB", calling_ae: str = "HUBCLI",
-         timeout_s: float = 10.0) -> int | None:
-    """C-ECHO (PS3.7 9.1.5); the status, None when no association."""
-    ae = AE(ae_title=calling_ae)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
-    ae.add_requested_context("1.2.840.10008.1.1")
-    assoc = ae.associate(host, port, ae_title=called_ae)
-    if not assoc.is_established:
-        return None
-    try:
-        response = assoc.send_c_echo()
-        return int(response.Status) if response and "Status" in response else None
-    finally:
-        assoc.release()

@@ -31,12 +31,14 @@ class QueryError(ValueError):
 
 def _study_value(keyword: str, study: Mapping[str, Any]) -> str:
     facts: Mapping[str, str] = study["facts"]
-    computed = {
-        "NumberOfStudyRelatedInstances": str(study["instances"]),
-        "ModalitiesInStudy": study.get("modalities") or facts.get("Modality", ""),
-        "StudyInstanceUID": study["study_uid"],
-    }
-    return computed.get(keyword) or facts.get(keyword, "")
+    value: str = ""
+    if keyword == "NumberOfStudyRelatedInstances":
+        value = str(study["instances"])
+    elif keyword == "ModalitiesInStudy":
+        value = study.get("modalities") or facts.get("Modality", "")
+    elif keyword == "StudyInstanceUID":
+        value = study["study_uid"]
+    return value or facts.get(keyword, "")
 
 
 def _matches(keyword: str, wanted: str, actual: str) -> bool:

@@ -21,9 +21,8 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydicom.dataset import Dataset
 from sqlalchemy import insert
@@ -133,7 +132,8 @@ class ImagingIntake:
     """Turns C-STORE requests into stored, routed messages."""
 
     def __init__(self, db: Database, blobs: BlobStore, journal: Journal, broker: Broker,
-                 router: RoutingEngine, patients: Any, sources: DicomSources) -> None:
+                 router: RoutingEngine, patients: Callable[[], PatientDirectory],
+                 sources: DicomSources) -> None:
         self._db = db
         self._blobs = blobs
         self._journal = journal
@@ -183,8 +183,7 @@ class ImagingIntake:
         cached = self._identity.get(identifier, now)
         if cached is not None:
             return cached
-        directory: PatientDirectory = self._patients()
-        view = await directory.lookup(identifier)
+        view = await self._patients().lookup(identifier)
         status = ("unknown" if view is None else
                   "qualified" if view.qualified_ins else "known" if view.regional_id
                   else "unknown")
@@ -203,7 +202,7 @@ class ImagingIntake:
     async def _reject(self, request: StoreRequest, facts: dict[str, str], digest: str,
                       error: str, now: float) -> None:
         record = self._record(request, facts, digest, "rejected", error, now)
-        _, blob_ops = self._blobs.ops_for(request.part10, digest)
+        blob_ops = await self._blob_ops(request.part10, digest)
         await self._db.committer.run(
             *blob_ops, self._journal.record(record),
             self._journal.event(record.id, "rejected", detail=error, at=now), urgent=True)

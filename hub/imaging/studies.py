@@ -33,8 +33,6 @@ from hub.patients import Identifier, PatientDirectory, PatientView
 
 log = logging.getLogger(__name__)
 
-INS_NIR = "urn:oid:1.2.250.1.213.1.4.8"
-
 
 @dataclass(frozen=True, slots=True)
 class IndexedStudy:
