@@ -17,22 +17,20 @@ the hub receives:
   pydicom's bundled ``CT_small.dcm``.
 
 Each figure is the median of ``repeat`` timed calls (``time.perf_counter_ns``)
-after a few warm-up calls. The HL7 v2 mappers are looked up when the
-benchmark runs; a missing one leaves its key out.
+after a few warm-up calls.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from mappings.cda import map_cda
+from mappings.hl7v2 import map_adt, map_document_message
 
 __all__ = ["DEFAULT_REPEAT", "build_adt_a01", "build_crbio", "build_oru_cda", "run"]
 
@@ -384,16 +382,7 @@ def _median_us(call: Callable[[], object], repeat: int) -> float:
     return round(statistics.median(samples) / 1000, 1)
 
 
-def _hl7v2_mapper(name: str) -> Callable[[Any], object] | None:
-    try:
-        module = importlib.import_module("mappings.hl7v2")
-    except ImportError:
-        return None
-    mapper = getattr(module, name, None)
-    return mapper if callable(mapper) else None
-
-
-def _cases() -> dict[str, Callable[[], object] | None]:
+def _cases() -> dict[str, Callable[[], object]]:
     from pydicom import dcmread
     from pydicom.data import get_testdata_file
 
@@ -406,10 +395,9 @@ def _cases() -> dict[str, Callable[[], object] | None]:
     if not isinstance(path, str):
         raise RuntimeError("pydicom's bundled CT_small.dcm is missing")
     header = dcmread(path, stop_before_pixels=True)
-    map_adt, map_document = _hl7v2_mapper("map_adt"), _hl7v2_mapper("map_document_message")
     return {
-        "adt_to_fhir_us": (lambda: map_adt(parse(adt))) if map_adt else None,
-        "oru_cda_us": (lambda: map_document(parse(oru))) if map_document else None,
+        "adt_to_fhir_us": lambda: map_adt(parse(adt)),
+        "oru_cda_us": lambda: map_document_message(parse(oru)),
         "crbio_cda_us": lambda: map_cda(crbio),
         "dicom_us": lambda: map_dicom_instance(header),
     }
@@ -420,14 +408,9 @@ def run(json_output: bool = False, repeat: int | None = None) -> dict[str, float
 
     ``repeat`` overrides the number of timed calls of every case
     (:data:`DEFAULT_REPEAT`). Without ``json_output`` progress goes to stderr.
-    A case whose mapper is not importable is left out.
     """
     results: dict[str, float] = {}
     for key, call in _cases().items():
-        if call is None:
-            if not json_output:
-                print(f"{key}: mapper not available, skipped", file=sys.stderr)
-            continue
         if not json_output:
             print(f"measuring {key}...", file=sys.stderr)
         results[key] = _median_us(call, repeat or DEFAULT_REPEAT[key])

@@ -139,6 +139,5 @@ OBSERVATION_STATUSES: Final[dict[str, str]] = {
 
 # -- templates ------------------------------------------------------------------
 
-NON_XML_BODY_TEMPLATE: Final = "1.3.6.1.4.1.19376.1.2.20"  # IHE XDS-SD
 LAB_REPORT_DATA_PROCESSING_ENTRY: Final = "1.3.6.1.4.1.19376.1.3.1"
 LAB_SPECIMEN_COLLECTION: Final = "1.3.6.1.4.1.19376.1.3.1.2"
