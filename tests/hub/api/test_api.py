@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,6 +15,7 @@ from hub.app import Hub
 from hub.hl7.ack import build_ack, parse_ack
 from hub.hl7.er7 import parse
 from hub.journal import STATUSES
+from tests.support.hubproc import await_until as wait_until
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -106,6 +108,26 @@ async def test_metrics_are_prometheus_text(
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'hub_messages_received_total{source="default"} 1.0' in response.text
     assert 'hub_queue_depth{queue="deliver.archive"}' in response.text
+
+
+async def test_metrics_count_open_mllp_connections(hub: Hub, api: httpx.AsyncClient) -> None:
+    assert hub.mllp_port is not None
+    _, writer = await asyncio.open_connection("127.0.0.1", hub.mllp_port)
+    try:
+        async def gauge() -> str | None:
+            text = (await api.get("/metrics")).text
+            return "hub_mllp_connections 1.0" if "hub_mllp_connections 1.0" in text else None
+
+        assert await wait_until(gauge, 5, "one open connection counted")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+    async def closed() -> str | None:
+        text = (await api.get("/metrics")).text
+        return "closed" if "hub_mllp_connections 0.0" in text else None
+
+    assert await wait_until(closed, 5, "the closed connection no longer counted")
 
 
 # -- messages -----------------------------------------------------------------
