@@ -251,10 +251,10 @@ class Hub:
             self.metrics.queue_depth.labels(queue).set(st.ready)
             self.metrics.queue_parked.labels(queue).set(st.parked)
             self.metrics.queue_oldest.labels(queue).set(st.oldest_age_s)
-        if self.mllp is not None:
-            self.metrics.connections.set(self.mllp.active_connections)
             out.append({"queue": queue, "ready": st.ready, "parked": st.parked,
                         "oldest_age_s": round(st.oldest_age_s, 3)})
+        if self.mllp is not None:
+            self.metrics.connections.set(self.mllp.active_connections)
         return out
 
     # -- operations (API and CLI) --------------------------------------------
