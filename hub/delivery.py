@@ -12,6 +12,14 @@ A delivery job is one message for one destination, keyed ``<message id>:<destina
 - parks the job with the reason after the last attempt or on a permanent
   failure, records every attempt in the journal, and settles the message
   status once all its deliveries are done.
+
+A success is committed (with the broker ack, after it or in its transaction)
+while the lane goes on to the next job: the lane waits for the destination,
+not for the journal, so a lane's successes commit together in the group
+committer's next batch. The job stays unsettled in the broker until its
+outcome is committed; a crash in between redelivers it, flagged, and the
+journal (not yet saying delivered) lets it through again: at least once, as
+before, never lost.
 """
 
 from __future__ import annotations
@@ -142,9 +150,12 @@ class DeliveryWorker:
         assert self._lanes is not None
         key = env.headers.get("patient_key") or env.message_id
         lanes = self._lanes
-        await lanes.run(key, lambda: self._process(env, lanes.lane_of(key)))
+        settling = await lanes.run(key, lambda: self._process(env, lanes.lane_of(key)))
+        if settling is not None:
+            await settling  # the lane has moved on; the broker message settles here
 
-    async def _process(self, env: Envelope, lane: int) -> None:
+    async def _process(self, env: Envelope, lane: int) -> asyncio.Task[None] | None:
+        """Deliver on the lane; a success's commit and ack, still running, is returned."""
         job = DeliveryJob(
             key=env.message_id,
             message_id=env.headers.get("message_id", env.message_id.rsplit(":", 1)[0]),
@@ -159,7 +170,7 @@ class DeliveryWorker:
                                     destination=job.destination,
                                     detail="already delivered; redelivery ignored"),
             ])
-            return
+            return None
         attempt = env.attempts
         while True:
             attempt += 1
@@ -168,22 +179,21 @@ class DeliveryWorker:
                 outcome = await self.destination.deliver(job)
             except PermanentDeliveryError as exc:
                 await self._park(env, job, attempt, str(exc))
-                return
+                return None
             except (TimeoutError, TransientDeliveryError, OSError) as exc:
                 reason = str(exc) or type(exc).__name__
                 if should_park(attempt, self.destination.retry):
                     await self._park(env, job, attempt, f"gave up after {attempt} attempts: "
                                      f"{reason}")
-                    return
+                    return None
                 delay = backoff_s(attempt, self.destination.retry)
                 await self._record_failure(job, attempt, reason, delay)
                 if not self.destination.ordered:
                     await env.retry(delay)
-                    return
+                    return None
                 await asyncio.sleep(delay)
                 continue
-            await self._record_success(env, job, attempt, outcome, started)
-            return
+            return asyncio.create_task(self._record_success(env, job, attempt, outcome, started))
 
     async def _already_delivered(self, env: Envelope, job: DeliveryJob) -> bool:
         if job.headers.get("force") == "1":

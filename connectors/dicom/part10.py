@@ -19,11 +19,12 @@ from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_partial
 from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.tag import tag_in_exception
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-__all__ = ["Split", "nodelay", "part10_bytes", "patch_header", "quickack", "read_header",
+__all__ = ["Split", "nodelay", "part10_bytes", "patch_header", "quickack_socket", "read_header",
            "read_instance", "split_instance"]
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
@@ -56,31 +57,82 @@ def read_instance(part10: bytes) -> Dataset:
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """An instance cut where its pixel data starts (PS3.5 7.1: elements in tag order).
+    """An instance cut between two top-level elements (PS3.5 7.1: elements in tag order).
 
-    ``header`` holds every top-level element before (7FE0,0008/0009/0010), the
-    only ones coercion touches; ``tail`` is the rest of the dataset exactly as
-    stored (pixel data, and anything after it), sent as it is instead of being
-    parsed and written again.
+    ``header`` holds the elements before the cut, which include every one
+    coercion reads or sets; ``tail`` is the rest of the dataset exactly as
+    stored (the other elements, the pixel data and anything after it), sent
+    as it is instead of being parsed and written again.
     """
 
     header: Dataset
     tail: memoryview
 
 
-def split_instance(part10: bytes) -> Split | None:
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+"""Float, Double Float and Pixel Data: where ``stop_before_pixels`` stops."""
+
+
+def split_instance(part10: bytes, through: int | None = None) -> Split | None:
     """The header and the untouched tail, or None when the bytes cannot be cut.
 
-    A deflated dataset (PS3.5 A.5) is one zlib stream: it has no tail to keep.
+    The cut is before the first top-level element after tag ``through`` (at
+    the pixel data when None): what pydicom's ``write_dataset`` writes for
+    the elements after it, up to the pixel data, must be their stored bytes,
+    so the cut falls back to the pixel data when one of them would be written
+    otherwise (an undefined length, a group length, an unusual VR); see
+    :func:`_copied_as_stored`. A deflated dataset (PS3.5 A.5) is one zlib
+    stream: it has no tail to keep.
     """
     fp = io.BytesIO(part10)
-    header = dcmread(fp, stop_before_pixels=True)
+    if through is None:
+        header = dcmread(fp, stop_before_pixels=True)
+    else:
+        def after(tag: int, _vr: str | None, _length: int) -> bool:
+            return tag > through or tag in PIXEL_TAGS
+
+        header = read_partial(fp, stop_when=after)
     syntax = header.file_meta.get("TransferSyntaxUID")
     if syntax is None or syntax.is_deflated:
         return None
-    # pydicom rewinds to the first byte of the pixel data element when it stops
-    # before it (or stays at the end when there is none): the cut is exact.
-    return Split(header, memoryview(part10)[fp.tell():])
+    # pydicom rewinds to the first byte of the element it stops before (or
+    # stays at the end when there is none): the cut is exact.
+    cut = fp.tell()
+    if through is not None and not _copied_as_stored(part10, cut, syntax.is_implicit_VR,
+                                                     syntax.is_little_endian):
+        return split_instance(part10)
+    return Split(header, memoryview(part10)[cut:])
+
+
+def _copied_as_stored(part10: bytes, offset: int, implicit_vr: bool,
+                      little_endian: bool) -> bool:
+    """Whether every top-level element from ``offset`` to the pixel data (or the end)
+    is one :func:`patch_header` would copy as stored: a defined length, not a
+    group length, and (explicit VR) a VR of two capital letters."""
+    implicit_head, short_head, long_head = _HEADS[implicit_vr, little_endian]
+    end = len(part10)
+    while offset < end:
+        if offset + 8 > end:
+            return False
+        group, element, length = implicit_head.unpack_from(part10, offset)
+        if (group << 16 | element) in PIXEL_TAGS:
+            return True
+        if element == 0:
+            return False  # a group length: write_dataset leaves it out (PS3.5 7.2)
+        head = 8
+        if not implicit_vr:
+            _, _, vr, length = short_head.unpack_from(part10, offset)
+            if not (vr.isalpha() and vr.isupper()):
+                return False
+            if vr.decode("ascii") in EXPLICIT_VR_LENGTH_32:
+                if offset + 12 > end:
+                    return False
+                length = long_head.unpack_from(part10, offset)[4]
+                head = 12
+        if length == UNDEFINED_LENGTH:
+            return False
+        offset += head + length
+    return offset == end
 
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -183,20 +235,20 @@ def nodelay(assoc: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def quickack(assoc: Any) -> None:
+def quickack_socket(sock: socket.socket) -> None:
     """Acknowledge the peer's next segments at once (Linux TCP_QUICKACK).
 
     A peer that keeps Nagle's algorithm on (dcmtk does unless TCP_NODELAY is
     in its environment, hence Orthanc and storescp) writes its C-STORE-RSP in
     pieces and holds the second until the first is acknowledged, while our
     delayed ACK waits up to 40 ms: one response every ~50 ms per association.
-    The kernel leaves quick-ack mode by itself, so it is set again around
-    every PDU sent and received.
+    The kernel leaves quick-ack mode by itself, so it is set again before
+    every response is read.
     """
     flag = getattr(socket, "TCP_QUICKACK", None)
-    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
-    if flag is not None and sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, flag, 1)
-        except OSError:  # the connection is closing: nothing left to acknowledge
-            pass
+    if flag is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, flag, 1)
+    except OSError:  # the connection is closing (or TLS over a non-TCP socket)
+        pass

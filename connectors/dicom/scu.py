@@ -4,10 +4,12 @@ Each lane of the delivery worker owns one association (:class:`StoreLink`),
 used by one thread at a time and kept open between instances. Presentation
 contexts are proposed from what the instances have (PS3.8 9.3.2.2): the SOP
 class with the instance's own transfer syntax, plus Explicit and Implicit VR
-Little Endian for an uncompressed one (pynetdicom converts between
-uncompressed syntaxes; a compressed instance goes as it is, never
-recompressed). An instance needing a context the open association lacks
-makes the link associate again with the contexts seen so far.
+Little Endian for an uncompressed one (an instance is converted between
+uncompressed syntaxes of the same byte order, as pynetdicom does; a
+compressed instance goes as it is, never recompressed). An instance needing a
+context the open association lacks makes the link associate again with the
+contexts seen so far. The association itself is :mod:`connectors.dicom.ul`:
+the calling thread drives the socket, no reactor threads.
 
 C-STORE statuses (PS3.4 Table B.2-1): success and warnings (``0xB000``,
 ``0xB006``, ``0xB007``) are delivered; ``0xA7xx`` (out of resources), a
@@ -15,40 +17,38 @@ refused or lost association, a timeout are transient (retried with backoff);
 every other failure (``0xA9xx``, ``0xCxxx``, SOP class not supported) parks.
 
 What each delivery costs is kept to the header (PS3.5 7.1): only the
-elements before the pixel data are parsed and coerced, and of these only the
-ones coercion set are written again, the others being copied as stored
-(:func:`~connectors.dicom.part10.patch_header`); the pixel data and whatever
-follows it are sent as the bytes stored, already in
-the instance's transfer syntax, when the peer accepted that syntax (else the
-whole instance is parsed and pynetdicom converts it, as before). TCP_QUICKACK
-keeps a Nagle-bound peer from holding each response for a delayed ACK.
+elements up to the Patient group (and any ``set`` keyword) are parsed and
+coerced, and of these only the ones coercion set are written again, the
+others being copied as stored (:func:`~connectors.dicom.part10.patch_header`);
+the elements after them, the pixel data and whatever follows are sent as the
+bytes stored, already in the instance's transfer syntax, when the peer
+accepted that syntax (else the whole instance is parsed and converted, as
+before). TCP_QUICKACK keeps a Nagle-bound peer from holding each response for
+a delayed ACK.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, evt
-from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
 
 from connectors.dicom.coerce import Origin, check_coercion, coerce
-from connectors.dicom.part10 import (
-    nodelay,
-    patch_header,
-    quickack,
-    read_instance,
-    split_instance,
+from connectors.dicom.part10 import patch_header, read_instance, split_instance
+from connectors.dicom.ul import (
+    AssociationLost,
+    AssociationRefused,
+    StoreAssociation,
+    encode_whole,
+    valid_context,
 )
 from hub.config import DicomDestination as DicomDestinationSettings
 from hub.config import RetrySettings
@@ -66,6 +66,9 @@ MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context ids are odd numbers 1.
 WARNINGS = frozenset({0xB000, 0xB006, 0xB007})
 PIXEL_TAGS_FROM = 0x7FE00008
 """(7FE0,0008) Float Pixel Data: the first element a header-only read leaves out."""
+PATIENT_GROUP_END = 0x0010FFFF
+"""Coercion reads and sets group 0010 (Patient), the private group 0009 and ``set`` keywords."""
+CHARACTER_SET = 0x00080005  # (0008,0005) Specific Character Set
 PRIORITY_LOW = 2  # PS3.7 9.3.1.1: what pynetdicom's send_c_store sends by default
 
 
@@ -145,66 +148,64 @@ class Outgoing:
         return whole
 
 
-def prepare_outgoing(part10: bytes, header_only: bool = True) -> Outgoing:
-    """Parse what coercion needs: the header when the tail can be kept, else everything."""
-    split = split_instance(part10) if header_only else None
+def prepare_outgoing(part10: bytes, header_only: bool = True,
+                     through: int | None = None) -> Outgoing:
+    """Parse what coercion needs: the header when the tail can be kept, else everything.
+
+    ``through``: the last tag coercion reads or sets; the elements after it
+    stay in the tail too (else the header runs to the pixel data).
+    """
+    split = split_instance(part10, through) if header_only else None
     if split is None:
         return Outgoing(read_instance(part10), None, part10)
     return Outgoing(split.header, split.tail, part10)
 
 
 class StoreLink:
-    """One association to the peer, opened on demand and reused."""
+    """One association to the peer, opened on demand and reused (one thread at a time)."""
 
     def __init__(self, settings: DicomDestinationSettings,
                  ssl_context: ssl.SSLContext | None = None) -> None:
         self._settings = settings
         self._ssl = ssl_context
         self._contexts: dict[tuple[str, str], None] = {}
-        self._assoc: Any = None
+        self._assoc: StoreAssociation | None = None
         self._message_id = 0
+        self._idle_since = 0.0
 
-    def _ae(self) -> AE:
-        s = self._settings
-        ae = AE(ae_title=s.calling_ae)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = s.timeout_s
-        ae.connection_timeout = s.timeout_s
-        ae.maximum_pdu_size = 0
-        by_class: dict[str, list[str]] = {}
-        for sop_class, syntax in list(self._contexts)[-MAX_CONTEXTS:]:
-            by_class.setdefault(sop_class, []).extend(_syntaxes(UID(syntax)))
-        for sop_class, syntaxes in by_class.items():
-            for syntax in dict.fromkeys(syntaxes):
-                ae.add_requested_context(sop_class, syntax)
-        return ae
+    def _requested(self) -> list[tuple[str, list[str]]]:
+        """One context per (SOP class, transfer syntax), the most recent ones (PS3.8 9.3.2.2)."""
+        pairs = [(sop_class, syntax) for sop_class, stored in self._contexts
+                 for syntax in _syntaxes(UID(stored))]
+        return [(sop_class, [syntax]) for sop_class, syntax
+                in list(dict.fromkeys(pairs))[-MAX_CONTEXTS:]]
 
     def _associate(self) -> None:
         s = self._settings
-        tls = (self._ssl, s.host) if self._ssl is not None else None
-        assoc = self._ae().associate(s.host, s.port, ae_title=s.called_ae, tls_args=tls,
-                                     evt_handlers=[(evt.EVT_CONN_OPEN, _on_open),
-                                                   (evt.EVT_PDU_SENT, _on_pdu),
-                                                   (evt.EVT_PDU_RECV, _on_pdu)])
-        if not assoc.is_established:
-            why = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else \
-                "not established (peer down?)"
+        try:
+            self._assoc = StoreAssociation.request(
+                s.host, s.port, calling_ae=s.calling_ae, called_ae=s.called_ae,
+                contexts=self._requested(), timeout_s=s.timeout_s, ssl_context=self._ssl)
+        except AssociationRefused as exc:
             raise TransientDeliveryError(f"association with {s.called_ae}@{s.host}:{s.port} "
-                                         f"{why}")
-        self._assoc = assoc
+                                         f"not established: {exc}") from exc
 
     def release(self) -> None:
         """Release the association, if open (A-RELEASE, PS3.8 7.2)."""
         assoc, self._assoc = self._assoc, None
-        if assoc is not None and assoc.is_established:
-            try:
-                assoc.release()
-            except Exception:  # the peer may be gone already
-                assoc.abort()
+        if assoc is not None:
+            assoc.release()
 
     def _ready_for(self, key: tuple[str, str]) -> bool:
-        """Propose ``key`` if new; True when the open association can be used."""
+        """Propose ``key`` if new; True when the open association can be used.
+
+        An association idle for longer than the timeout is released first,
+        as pynetdicom's network timeout did.
+        """
         if key not in self._contexts:
             self._contexts[key] = None
+            self.release()
+        elif time.monotonic() - self._idle_since > self._settings.timeout_s:
             self.release()
         return self._assoc is not None and self._assoc.is_established
 
@@ -224,84 +225,43 @@ class StoreLink:
         self._associate()
         return self._store(item)
 
-    def _exact_context(self, item: Outgoing) -> int | None:
-        """The accepted context id for the instance's own syntax, if any (PS3.8 9.3.2.2)."""
-        syntax = str(item.transfer_syntax)
-        for context in self._assoc.accepted_contexts:
-            if context.abstract_syntax == item.sop_class and context.transfer_syntax and \
-                    context.transfer_syntax[0] == syntax and context.as_scu is not False:
-                return int(context.context_id)
-        return None
-
     def _store(self, item: Outgoing) -> int:
+        assoc = self._assoc
+        assert assoc is not None
         try:
-            context_id = self._exact_context(item) if item.tail is not None else None
-            if context_id is not None and _sends_encoded(self._assoc):
-                status = self._store_encoded(item, context_id)
-            else:
-                response = self._assoc.send_c_store(item.whole())
-                status = response.get("Status") if response else None
-        except ValueError as exc:  # no accepted presentation context for this instance
+            context_id, data = _payload(item, assoc)
+        except ValueError as exc:  # no accepted presentation context, or not encodable
             raise PermanentDeliveryError(
                 f"the peer accepts no context for SOP class {item.sop_class} in "
                 f"{item.transfer_syntax}: {exc}") from exc
-        except (OSError, RuntimeError) as exc:
-            self.release()
-            raise TransientDeliveryError(f"C-STORE failed: {exc}") from exc
-        if status is None:
-            self.release()
-            raise TransientDeliveryError("no C-STORE response (timeout or association lost)")
-        return int(status)
-
-    def _store_encoded(self, item: Outgoing, context_id: int) -> int | None:
-        """C-STORE bytes already in the context's syntax; the status, None without response.
-
-        ``send_c_store`` only takes a Dataset (which it writes whole) or a file
-        path; this is its request/response exchange (pynetdicom 2.x/3.x) with
-        the dataset handed over as bytes. The association's reactor is paused
-        meanwhile, as send_c_store does, so that it does not take the response.
-        """
-        assoc = self._assoc
-        data = item.encoded()
         self._message_id = self._message_id % 0xFFFF + 1
-        request = C_STORE()
-        request.MessageID = self._message_id
-        request.AffectedSOPClassUID = item.sop_class
-        request.AffectedSOPInstanceUID = str(item.dataset.SOPInstanceUID)
-        request.Priority = PRIORITY_LOW
-        request.DataSet = io.BytesIO(data)
-        checkpoint = assoc._reactor_checkpoint
-        checkpoint.clear()
         try:
-            deadline = time.monotonic() + self._settings.timeout_s
-            while not assoc._is_paused:
-                if not assoc.is_established or time.monotonic() > deadline:
-                    raise RuntimeError("the association ended before the C-STORE")
-                time.sleep(0.0001)
-            assoc.dimse.send_msg(request, context_id)
-            _, response = assoc.dimse.get_msg(block=True)
+            return assoc.send_c_store(context_id, self._message_id, item.sop_class,
+                                      str(item.dataset.SOPInstanceUID), PRIORITY_LOW, data)
+        except (OSError, AssociationLost) as exc:
+            self._assoc = None  # send_c_store aborted it
+            raise TransientDeliveryError(f"C-STORE failed: {exc or type(exc).__name__}") \
+                from exc
         finally:
-            checkpoint.set()
-        if response is None:
-            if assoc.is_established:  # DIMSE timeout: the association is unusable
-                assoc.abort()
-            return None
-        if not response.is_valid_response or response.Status is None:
-            return None
-        return int(response.Status)
+            self._idle_since = time.monotonic()
 
 
-def _sends_encoded(assoc: Any) -> bool:
-    """Whether this pynetdicom has the reactor pause :meth:`StoreLink._store_encoded` uses."""
-    return hasattr(assoc, "_reactor_checkpoint") and hasattr(assoc, "_is_paused")
+def _payload(item: Outgoing, assoc: StoreAssociation) -> tuple[int, bytes]:
+    """The context id and the dataset bytes to send in its syntax.
 
-
-def _on_pdu(event: Any) -> None:
-    quickack(event.assoc)
-
-
-def _on_open(event: Any) -> None:
-    nodelay(event.assoc)
+    The header-only path when the peer accepted the instance's own syntax;
+    else the whole instance written in an accepted uncompressed syntax of the
+    same byte order (pynetdicom's conversion rule); ValueError when none.
+    """
+    syntax = item.transfer_syntax
+    context = valid_context(assoc.accepted_contexts, item.sop_class, syntax)
+    if context is None:
+        raise ValueError("no accepted presentation context")
+    accepted = UID(context.transfer_syntax[0])
+    context_id = int(context.context_id or 0)
+    if item.tail is not None and accepted == syntax:
+        return context_id, item.encoded()
+    return context_id, encode_whole(item.whole(), accepted)
 
 
 class DicomDestination:
@@ -318,8 +278,10 @@ class DicomDestination:
         self._context = context
         self._links = [StoreLink(settings, ssl_context) for _ in range(settings.lanes)]
         # A ``set`` keyword at or beyond the pixel data would fall in the kept tail.
-        self._header_only = all((tag_for_keyword(k) or 0) < PIXEL_TAGS_FROM
-                                for k in settings.coerce.set)
+        set_tags = [tag_for_keyword(k) or 0 for k in settings.coerce.set]
+        self._header_only = all(tag < PIXEL_TAGS_FROM for tag in set_tags)
+        # A new character set re-encodes every text element: the header must hold them all.
+        self._through = None if CHARACTER_SET in set_tags else max([PATIENT_GROUP_END, *set_tags])
 
     async def start(self) -> None:
         """Nothing to open: associations are made on the first instance."""
@@ -336,7 +298,7 @@ class DicomDestination:
 
     async def _prepare(self, job: DeliveryJob) -> Outgoing:
         raw = await self._instance(job.payload)
-        item = await asyncio.to_thread(prepare_outgoing, raw, self._header_only)
+        item = await asyncio.to_thread(prepare_outgoing, raw, self._header_only, self._through)
         ds = item.dataset
         source_name = job.headers.get("source", "")
         source = self._context.sources.get(source_name)

@@ -1,8 +1,9 @@
 """The header-only delivery path sends the bytes the whole-instance path would send.
 
 Each instance is coerced twice: parsed whole and written by pynetdicom's
-encoder (what a C-STORE of the Dataset sends), and parsed up to its pixel
-data, the header written and the stored tail appended. Both must give the
+encoder (what a C-STORE of the Dataset sends), and parsed up to a cut (its
+pixel data, or the end of the Patient group as a ``dicom`` destination
+does), the header written and the stored tail appended. Both must give the
 same dataset bytes, over pydicom's test files in several transfer syntaxes and
 over built instances with what header patching must handle (undefined-length
 sequences, an OtherPatientIDsSequence to extend, group lengths, a character
@@ -29,7 +30,7 @@ from pydicom.uid import (
 from pynetdicom.dsutils import encode
 
 from connectors.dicom.coerce import Origin, coerce
-from connectors.dicom.part10 import part10_bytes, patch_header, read_instance
+from connectors.dicom.part10 import part10_bytes, patch_header, read_instance, split_instance
 from connectors.dicom.scu import prepare_outgoing
 from hub.config import DicomCoercion
 from hub.patients import PatientView
@@ -104,13 +105,17 @@ def _built(syntax: UID, charset: str = "ISO_IR 100") -> bytes:
     return part10_bytes(meta, body)
 
 
-def _equal_to_the_whole_instance_rewritten(part10: bytes) -> None:
+PATIENT_GROUP_END = 0x0010FFFF  # the cut a dicom destination makes: after the Patient group
+CUTS = [None, PATIENT_GROUP_END]
+
+
+def _equal_to_the_whole_instance_rewritten(part10: bytes, through: int | None = None) -> None:
     whole = read_instance(part10)
     _coerce(whole)
     syntax = whole.file_meta.TransferSyntaxUID
     expected = encode(whole, syntax.is_implicit_VR, syntax.is_little_endian)
 
-    item = prepare_outgoing(part10)
+    item = prepare_outgoing(part10, through=through)
     assert item.tail is not None
     _coerce(item.dataset)
     assert "PixelData" not in item.dataset
@@ -119,15 +124,50 @@ def _equal_to_the_whole_instance_rewritten(part10: bytes) -> None:
     assert sent == expected
 
 
+@pytest.mark.parametrize("through", CUTS, ids=["at-pixels", "after-patient"])
 @pytest.mark.parametrize("name", FILES)
-def test_header_and_kept_tail_equal_the_whole_instance_rewritten(name: str) -> None:
-    _equal_to_the_whole_instance_rewritten(_part10(name))
+def test_header_and_kept_tail_equal_the_whole_instance_rewritten(
+        name: str, through: int | None) -> None:
+    _equal_to_the_whole_instance_rewritten(_part10(name), through)
 
 
+@pytest.mark.parametrize("through", CUTS, ids=["at-pixels", "after-patient"])
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian,
                                     ExplicitVRBigEndian])
-def test_patched_header_with_sequences_group_lengths_and_charset(syntax: UID) -> None:
-    _equal_to_the_whole_instance_rewritten(_built(syntax))
+def test_patched_header_with_sequences_group_lengths_and_charset(
+        syntax: UID, through: int | None) -> None:
+    _equal_to_the_whole_instance_rewritten(_built(syntax), through)
+
+
+def test_after_the_patient_group_the_elements_stay_in_the_stored_tail() -> None:
+    part10 = _part10("CT_small.dcm")
+    split = split_instance(part10, PATIENT_GROUP_END)
+    assert split is not None
+    assert "PatientID" in split.header and "Rows" not in split.header
+    assert max(split.header.keys()) <= PATIENT_GROUP_END
+    assert bytes(split.tail) == part10[len(part10) - len(split.tail):]
+    whole = split_instance(part10)
+    assert whole is not None and len(split.tail) > len(whole.tail)
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("later", ["group-length", "undefined-length"])
+def test_a_later_element_pydicom_would_rewrite_moves_the_cut_to_the_pixel_data(
+        syntax: UID, later: str) -> None:
+    ds = read_instance(_built(syntax))
+    if later == "undefined-length":
+        ds.RequestAttributesSequence = Sequence([_item(ScheduledProcedureStepID="S1")])
+        ds["RequestAttributesSequence"].is_undefined_length = True
+    body = encode(ds, syntax.is_implicit_VR, syntax.is_little_endian)
+    assert body is not None
+    if later == "group-length":  # pydicom writes none: put one before (0028,0002)
+        rows = body.index(b"\x28\x00\x02\x00")
+        length = b"\x04\x00\x00\x00" if syntax.is_implicit_VR else b"UL\x04\x00"
+        body = body[:rows] + b"\x28\x00\x00\x00" + length + b"\x00\x00\x00\x00" + body[rows:]
+    part10 = part10_bytes(ds.file_meta, body)
+    split = split_instance(part10, PATIENT_GROUP_END)
+    assert split is not None and "Rows" in split.header  # cut at the pixel data
+    _equal_to_the_whole_instance_rewritten(part10, PATIENT_GROUP_END)
 
 
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
