@@ -21,7 +21,6 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
@@ -57,50 +56,17 @@ def _rank(op: Op) -> int:
 def _groups(units: Sequence[Sequence[Op]]) -> list[tuple[Executable, list[dict[str, Any]]]]:
     """The batch as (statement, parameter list) groups, in execution order.
 
-    Inserts first, merged per statement: a batch of N messages runs one
-    executemany per table instead of one per message. Rows of different
-    tables are independent; two insert statements into one table (an insert
-    and an upsert of the same row) keep their order. Then updates, then
-    deletes, in submission order, merging only consecutive uses of one
-    statement, since two statements may change the same row.
+    Inserts first, then updates, then deletes, each in submission order, so that
+    the same statement from many units runs as one executemany.
     """
+    flat = sorted((op for ops in units for op in ops), key=_rank)
     groups: list[tuple[Executable, list[dict[str, Any]]]] = []
-    last_of_table: dict[Any, int] = {}  # table -> index of its latest insert group
-    later: list[Op] = []
-    for ops in units:
-        for op in ops:
-            if _rank(op) != 0:
-                later.append(op)
-                continue
-            table = getattr(op.statement, "table", None)
-            index = last_of_table.get(table)
-            if index is not None and _same(groups[index], op):
-                groups[index][1].append(op.params)
-            else:
-                last_of_table[table] = len(groups)
-                groups.append((op.statement, [op.params]))
-    merged_until = len(groups)
-    later.sort(key=_rank)
-    for op in later:
-        if len(groups) > merged_until and _same(groups[-1], op):
+    for op in flat:
+        if groups and groups[-1][0] is op.statement:
             groups[-1][1].append(op.params)
         else:
             groups.append((op.statement, [op.params]))
     return groups
-
-
-def _same(group: tuple[Executable, list[dict[str, Any]]], op: Op) -> bool:
-    """``op`` can join ``group``: same statement, same parameter names (compiled once)."""
-    return group[0] is op.statement and group[1][0].keys() == op.params.keys()
-
-
-def _rows(names: tuple[str, ...], fixed: dict[str, Any],
-          params: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """The positional rows of a group, in the compiled statement's bind order."""
-    if len(names) > 1 and all(n in params[0] for n in names):
-        get = itemgetter(*names)  # every row of a group has the same names
-        return [get(p) for p in params]
-    return [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
 
 
 @dataclass(slots=True)
@@ -234,7 +200,8 @@ class Committer:
             async with driver.transaction():
                 for statement, params in groups:
                     sql, names, fixed = self._compiled(dialect, statement, params[0])
-                    await driver.executemany(sql, _rows(names, fixed, params))
+                    rows = [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
+                    await driver.executemany(sql, rows)
 
     def _execute_sync(
         self, engine: Engine, groups: list[tuple[Executable, list[dict[str, Any]]]]
@@ -254,7 +221,8 @@ class Committer:
         try:
             for statement, params in groups:
                 sql, names, fixed = self._compiled(engine.dialect, statement, params[0])
-                cursor.executemany(sql, _rows(names, fixed, params))
+                rows = [tuple(p[n] if n in p else fixed[n] for n in names) for p in params]
+                cursor.executemany(sql, rows)
             driver.commit()
         except BaseException:
             self._drop_writer(driver)
