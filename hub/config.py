@@ -187,7 +187,7 @@ class DicomCoercion(_Model):
 
 
 class DicomDestination(_Model):
-    """Forward images with C-STORE (pynetdicom SCU) to a PACS or archive."""
+    """Forward images with C-STORE (storage SCU, pynetdicom PDUs) to a PACS or archive."""
 
     type: Literal["dicom"]
     host: str = Field(description="peer host")
