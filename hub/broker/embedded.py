@@ -61,6 +61,9 @@ class _Queue:
     delayed: list[tuple[float, int, _Item]] = field(default_factory=list)
     cursor: int = 0  # highest id ever loaded into memory
     backlog: bool = True  # rows in the table not yet in memory
+    # A publish left in the table while a page-in was reading: read again before
+    # declaring the backlog empty (its commit may have come after the read).
+    stale: bool = False
     unsettled: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     page_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -225,6 +228,7 @@ class EmbeddedBroker:
                 continue  # a page load already brought it in
             if q.backlog or len(q.ready) >= q.window:
                 q.backlog = True
+                q.stale = True
                 continue  # stays in the table; paged in later, in order
             q.ready.append(item)
             q.cursor = item.id
@@ -239,6 +243,7 @@ class EmbeddedBroker:
             room = q.window - len(q.ready)
             if room <= 0:
                 return
+            q.stale = False
             stmt = (
                 select(bm)
                 .where(and_(bm.c.queue == q.name, bm.c.id > q.cursor, bm.c.parked.is_(False)))
@@ -257,7 +262,7 @@ class EmbeddedBroker:
                     self._delay(q, item, row.available_at)
                 else:
                     q.ready.append(item)
-            if len(rows) < room:
+            if len(rows) < room and not q.stale:
                 q.backlog = False
             q.changed.set()
 
@@ -290,6 +295,8 @@ class EmbeddedBroker:
         while True:
             if q.backlog and len(q.ready) < q.window // 2:
                 await self._page_in(q)
+                if q.stale and not q.ready:
+                    continue  # a publish raced the read: read again, do not wait
             if not q.ready or q.unsettled >= prefetch:
                 q.changed.clear()
                 await q.changed.wait()
