@@ -263,3 +263,29 @@ routes:
 
     rows = await journal(hub)
     assert rows[0].status in (("routed", "delivered") if routed else ("unrouted",))
+
+
+async def test_a_new_character_set_re_encodes_text_beyond_the_patient_group(
+        start_hub: HubFactory, sink: StoreScp, tmp_path: Path) -> None:
+    """Setting SpecificCharacterSet re-encodes every text element, not only the header's."""
+    coerce = {"set": {"SpecificCharacterSet": "ISO_IR 192"}}
+    hub = await start_hub(ROUTE_ALL_TO_SINK, {"sink": dicom_destination(sink.port,
+                                                                        coerce=coerce)})
+    hub.patients = FakeDirectory()
+    _, files = make_study(tmp_path / "in", samples()[:1], patient_id="IPP-1")
+    latin = dcmread(files[0])
+    latin.SpecificCharacterSet = "ISO_IR 100"
+    latin.PatientName = "Hélène^Bérénice"
+    latin.ImageComments = "Tête, épaule gauche"  # (0020,4000): after the Patient group
+    latin.save_as(files[0])
+
+    assert (await send(files, hub)).returncode == 0
+
+    await await_until(lambda: sink.files(), 30, "forwarded")
+    raw = sink.files()[0].read_bytes()
+    assert "Tête, épaule gauche".encode() in raw
+    assert "Tête, épaule gauche".encode("latin-1") not in raw
+    received = dcmread(sink.files()[0])
+    assert received.SpecificCharacterSet == "ISO_IR 192"
+    assert (str(received.PatientName), received.ImageComments) == (
+        "Hélène^Bérénice", "Tête, épaule gauche")
