@@ -48,19 +48,18 @@ from connectors.mssante.store import SentRecipient
 from hub.config import MssanteDestination as MssanteSettings
 from hub.db.tables import documents as documents_table
 from hub.delivery import DeliveryJob
+from hub.document_jobs import read_document_job
 from hub.errors import (
     MappingError,
-    ParseError,
     PermanentDeliveryError,
     StorageError,
     TransientDeliveryError,
 )
-from hub.hl7.er7 import Message, parse
+from hub.hl7.er7 import Message
 from hub.intake import hl7_timestamp
 from hub.journal import delivery_key, new_message_id
 from mappings.cda import map_cda
 from mappings.hl7v2 import DocumentAction, DocumentMessage, MssAddressee, ZamError, zam_z02
-from mappings.hl7v2 import map_document_message as map_message
 
 if TYPE_CHECKING:
     from connectors.mssante.component import MssanteComponent
@@ -84,20 +83,6 @@ class _Outcome:
             parts[0] += " (" + ", ".join(r.address for r in self.accepted) + ")"
         parts += [f"refused {r.address}: {code} {text}" for r, code, text in self.refused]
         return "; ".join(parts + self.notes)
-
-
-def _parse(payload: bytes) -> Message:
-    try:
-        return parse(payload)
-    except ParseError as exc:
-        raise PermanentDeliveryError(f"not an HL7 v2 message: {exc}") from exc
-
-
-def _map(message: Message) -> DocumentMessage:
-    try:
-        return map_message(message)
-    except MappingError as exc:
-        raise PermanentDeliveryError(f"not a CI-SIS document message: {exc}") from exc
 
 
 def _documents(mapped: DocumentMessage) -> list[MailDocument]:
@@ -135,8 +120,7 @@ class MssanteDestination:
 
     async def deliver(self, job: DeliveryJob) -> str:
         """Mail the message's documents; answer ZAM^Z02 when asked; return the outcome."""
-        message = _parse(job.payload)
-        mapped = _map(message)
+        message, mapped = read_document_job(job.payload)
         flags = mapped.flags
         if flags.dest_mssante_ps is not True and flags.dest_mssante_pat is not True:
             return "not mailed: neither DESTMSSANTEPS nor DESTMSSANTEPAT is Y"

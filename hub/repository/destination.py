@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING
 
 from hub.config import RepositoryDestination as RepositorySettings
 from hub.delivery import DeliveryJob
+from hub.document_jobs import read_document_job
 from hub.errors import (
     MappingError,
-    ParseError,
     PermanentDeliveryError,
     StorageError,
     TransientDeliveryError,
 )
-from hub.hl7.er7 import Message, parse
+from hub.hl7.er7 import Message
 from hub.intake import hl7_timestamp
 from hub.journal import new_message_id
 from hub.repository.model import (
@@ -57,7 +57,6 @@ from mappings.hl7v2 import (
     DocumentMessage,
     EmbeddedDocument,
     ZamError,
-    map_document_message,
     zam_z01,
 )
 
@@ -138,8 +137,7 @@ class RepositoryDestination:
 
     async def deliver(self, job: DeliveryJob) -> str:
         """File the message's documents; answer ZAM^Z01 when asked; return the outcome."""
-        message = _parse(job.payload)
-        mapped = _map(message)
+        message, mapped = read_document_job(job.payload)
         if mapped.flags.dest_dmp is not True:
             return "not filed: DESTDMP is not Y"
         try:
@@ -175,17 +173,3 @@ class RepositoryDestination:
             await intake.submit(zam, source="repository")
         except StorageError as exc:
             raise TransientDeliveryError(f"ZAM^Z01 not stored: {exc}") from exc
-
-
-def _parse(payload: bytes) -> Message:
-    try:
-        return parse(payload)
-    except ParseError as exc:
-        raise PermanentDeliveryError(f"not an HL7 v2 message: {exc}") from exc
-
-
-def _map(message: Message) -> DocumentMessage:
-    try:
-        return map_document_message(message)
-    except MappingError as exc:
-        raise PermanentDeliveryError(f"not a CI-SIS document message: {exc}") from exc
