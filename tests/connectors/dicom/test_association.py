@@ -12,16 +12,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydicom.data import get_testdata_file
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage
 
 from connectors.dicom.scu import StoreLink, prepare_outgoing
 from hub.config import DicomDestination as DicomDestinationSettings
+from tests.support.dicom import local_sample
+from tests.support.hubproc import wait_until
 
 
 class CountingScp:
@@ -69,23 +69,15 @@ def scp() -> Iterator[CountingScp]:
 
 
 def _ct() -> bytes:
-    path = get_testdata_file("CT_small.dcm", download=False)
+    path = local_sample("CT_small.dcm")
     if path is None:
         pytest.skip("pydicom test file CT_small.dcm not installed")
-    return Path(str(path)).read_bytes()
+    return path.read_bytes()
 
 
 def _link(port: int, timeout_s: float) -> StoreLink:
     return StoreLink(DicomDestinationSettings(
         type="dicom", host="127.0.0.1", port=port, called_ae="COUNTING", timeout_s=timeout_s))
-
-
-def _wait(probe: Any, what: str) -> None:
-    deadline = time.monotonic() + 5
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(what)
-        time.sleep(0.02)
 
 
 def test_consecutive_instances_share_one_association(scp: CountingScp) -> None:
@@ -97,7 +89,7 @@ def test_consecutive_instances_share_one_association(scp: CountingScp) -> None:
     assert statuses == [0, 0, 0]
     assert scp.stored == 3
     assert scp.accepted == 1
-    _wait(lambda: scp.released == 1, "the association is released when the link closes")
+    wait_until(lambda: scp.released == 1, 5, "the association is released when the link closes")
 
 
 def test_an_association_idle_longer_than_the_timeout_is_released_and_replaced(
@@ -110,7 +102,8 @@ def test_an_association_idle_longer_than_the_timeout_is_released_and_replaced(
     finally:
         link.release()
     assert scp.accepted == 2
-    _wait(lambda: scp.released == 2, "the idle association and the second one are released")
+    wait_until(lambda: scp.released == 2, 5,
+               "the idle association and the second one are released")
 
 
 def test_an_association_the_peer_aborted_while_idle_is_replaced(scp: CountingScp) -> None:
