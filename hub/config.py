@@ -195,6 +195,8 @@ class DicomDestination(_Model):
     called_ae: str = Field(min_length=1, max_length=16, description="peer AE title")
     calling_ae: str = Field("HUB", min_length=1, max_length=16, description="our AE title")
     timeout_s: float = Field(30.0, gt=0, description="association and DIMSE timeout")
+    idle_release_s: float = Field(1.0, gt=0, description="a lane releases its association "
+                                  "after this long with nothing to send")
     lanes: int = Field(4, ge=1, le=16, description="parallel associations (instances "
                        "are spread over them)")
     coerce: DicomCoercion = Field(default_factory=DicomCoercion)
