@@ -343,7 +343,8 @@ def _decode(data: bytes, codec: str, offset: int) -> str:
         context = data[max(0, exc.start - 20) : exc.end + 20].decode(codec, "replace")
         raise ParseError(
             f"MSH-18 charset {codec} cannot decode byte(s) {bad.hex(' ').upper()} at offset "
-            f"{offset + exc.start} (near {quote_value(context)}): MSH-18 does not match the bytes sent",
+            f"{offset + exc.start} (near {quote_value(context)}): "
+            "MSH-18 does not match the bytes sent",
             segment="MSH",
             field=18,
             code="102",
@@ -434,7 +435,8 @@ def _check_msh9(value: str, encoding: Encoding) -> None:
     if not parts[0]:
         raise _reject("MSH-9 (message type) is empty", 9, "101")
     if len(parts) < 2 or not parts[1]:
-        raise _reject(f"MSH-9 is {quote_value(value)}: the trigger event (MSH-9.2) is empty", 9, "101")
+        raise _reject(f"MSH-9 is {quote_value(value)}: the trigger event (MSH-9.2) is empty",
+                      9, "101")
     if not _CODE.fullmatch(parts[0]):
         raise _reject(
             f"MSH-9 is {quote_value(value)}: message type {quote_value(parts[0])} is not "
@@ -461,7 +463,8 @@ def parse(data: bytes, *, default_charset: str = "utf-8", check_header: bool = T
     start = _payload_start(data)
     body = data[start:]
     if not body.startswith(b"MSH"):
-        raise _reject(f"the message must start with 'MSH', got {quote_value(body[:20].decode('latin-1'))}", 1, "100")
+        shown = quote_value(body[:20].decode("latin-1"))
+        raise _reject(f"the message must start with 'MSH', got {shown}", 1, "100")
     charset = detect_charset(body, default_charset)
     text = _decode(body, charset, start)
     if "\n" in text:

@@ -134,11 +134,14 @@ def _header_error(message: Message) -> ParseError | None:
     kind, event = message.message_type, message.trigger_event
     types, events = _table("HL70076", version), _table("HL70003", version)
     if types is not None and kind not in types:
-        return _msh9_error(message, f"message type {quote_value(kind)} is not in HL7 table 0076", "200")
+        return _msh9_error(message, f"message type {quote_value(kind)} is not in HL7 table 0076",
+                           "200")
     if events is not None and event not in events:
-        return _msh9_error(message, f"trigger event {quote_value(event)} is not in HL7 table 0003", "201")
+        return _msh9_error(message,
+                           f"trigger event {quote_value(event)} is not in HL7 table 0003", "201")
     if not _has_structure(_structure(message), version):
-        return _msh9_error(message, f"no message structure {quote_value(_structure(message))}", "200")
+        structure = quote_value(_structure(message))
+        return _msh9_error(message, f"no message structure {structure}", "200")
     return None
 
 
