@@ -4,7 +4,8 @@
 progress bar and prints what became of each. ``hub documents list``,
 ``show`` and ``get`` read through MHD (ITI-67, read, ITI-68) as an
 operator: the requests say ``X-Hub-Reader: admin``, so masked documents are
-listed too.
+listed too. Both say whether a document may be shared with national
+services (``national``: the patient's INS is qualified).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.table import Table
 from hub.cli_admin import UrlOption, client_for, read_token
 from hub.cli_common import FAILED, err, fail, out, print_json_line, settings_of
 from hub.cli_send import send_app
+from hub.repository.resources import is_shareable
 
 documents_app = typer.Typer(help="Documents in the repository: list, show, get.",
                             no_args_is_help=True)
@@ -117,14 +119,15 @@ def list_documents(
             print_json_line(resource)
         return
     table = Table(title=None)
-    for name in ("id", "status", "type", "created", "title", "bytes"):
+    for name in ("id", "status", "type", "created", "title", "bytes", "national"):
         table.add_column(name, no_wrap=name == "id", overflow="fold")
     for r in resources:
         attachment = r["content"][0]["attachment"]
         kind = r.get("type", {}).get("coding", [{}])[0]
         table.add_row(*(escape(str(v or "")) for v in (
             r["id"], r["status"], kind.get("display") or kind.get("code"),
-            attachment.get("creation"), attachment.get("title"), attachment.get("size"))))
+            attachment.get("creation"), attachment.get("title"), attachment.get("size"),
+            _national(r))))
     out.print(table)
     err.print(f"{page.get('total', len(resources))} document(s)")
 
@@ -139,6 +142,15 @@ def show_document(
     resource = client_for(ctx, url).json(
         "GET", f"/fhir/DocumentReference/{quote(doc_id, safe='')}", headers=ADMIN_READER)
     typer.echo(json.dumps(resource, ensure_ascii=False, indent=2))
+    err.print(f"shareable nationally: {_national(resource)}")
+
+
+def _national(resource: dict[str, Any]) -> str:
+    """``yes``, or ``no`` with the reason (the repository's shareable mark)."""
+    shareable = is_shareable(resource)
+    if shareable is None:
+        return "unknown"
+    return "yes" if shareable else "no (no qualified INS)"
 
 
 @documents_app.command("get")

@@ -9,8 +9,10 @@ A delivery job is one message for one destination, keyed ``<message id>:<destina
   ordered destination is retried in place, holding the lane, with exponential
   backoff and jitter; an unordered destination gives the job back to the
   broker with a delay instead;
-- parks the job with the reason after the last attempt or on a permanent
-  failure, records every attempt in the journal, and settles the message
+- parks the job with the reason after the last attempt, on a permanent
+  failure, or on any other exception the destination raises (a fault that
+  a retry of the same job cannot mend: it must not leave the job unsettled,
+  pending for ever), records every attempt in the journal, and settles the message
   status once all its deliveries are done.
 
 A success is committed (with the broker ack, after it or in its transaction)
@@ -100,6 +102,18 @@ class Destination(Protocol):
     async def deliver(self, job: DeliveryJob) -> str:
         """Deliver and return a short outcome (e.g. the downstream ACK code)."""
         ...
+
+
+def unexpected_reason(exc: Exception) -> str:
+    """The parking reason of an exception a destination should not have raised.
+
+    Neither transient nor permanent by type, it is a fault of the destination
+    code or of the input it read: retrying the same job cannot help, so it
+    is parked at once, with the kind of fault, for an operator to replay
+    once fixed.
+    """
+    detail = str(exc)
+    return f"unexpected {type(exc).__name__} in the destination" + (f": {detail}" if detail else "")
 
 
 class DeliveryWorker:
@@ -193,6 +207,9 @@ class DeliveryWorker:
                     return None
                 await asyncio.sleep(delay)
                 continue
+            except Exception as exc:  # a destination fault must not leave the job hanging
+                await self._park(env, job, attempt, unexpected_reason(exc))
+                return None
             return asyncio.create_task(self._record_success(env, job, attempt, outcome, started))
 
     async def _already_delivered(self, env: Envelope, job: DeliveryJob) -> bool:

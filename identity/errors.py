@@ -5,7 +5,8 @@
     hub.errors.HubError
     └── IdentityError           anything the identity core refuses
         ├── InsError            an INS fails its format, key or OID check (names the value)
-        └── TraitsError         identity traits that cannot be used (names the trait)
+        ├── TraitsError         identity traits that cannot be used (names the trait)
+        └── SearchTooBroad      a patient search that would read too much (names the parameter)
 """
 
 from __future__ import annotations
@@ -35,3 +36,12 @@ class TraitsError(IdentityError):
     def __init__(self, message: str, *, trait: str) -> None:
         super().__init__(f"{trait}: {message}")
         self.trait = trait
+
+
+class SearchTooBroad(IdentityError):
+    """A patient search the store cannot answer without reading a crowd of records
+    (``parameter`` names the search parameter to narrow)."""
+
+    def __init__(self, message: str, *, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter

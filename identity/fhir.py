@@ -9,15 +9,18 @@ those of a qualified record when there is one.
 from __future__ import annotations
 
 from typing import Annotated, Any, cast
+from urllib.parse import urlencode
 
 from fastapi import Body, Query, Request
 
 from hub.api.fhir import FhirError, FhirResponse, base_url, bundle, declare_capability, fhir_router
 from identity.component import IdentityComponent
+from identity.errors import SearchTooBroad
 from identity.ins import NIA_OID, NIR_OID
 from identity.model import LocalRecord, Sex, Traits, make_record
 from identity.normalize import normalize_birth_date
-from identity.queries import INS_SYSTEMS, IdentityQueries, authority_of
+from identity.queries import INS_SYSTEMS, IdentityQueries, PatientSearch, authority_of
+from identity.search import DateCriterion, family_prefix, given_prefix, parse_birthdate
 from identity.store import StoredRecord
 
 router = fhir_router(tags=["fhir: identity"])
@@ -31,8 +34,9 @@ _FROM_GENDER = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
 declare_capability({"type": "Patient", "interaction": [{"code": "read"},
                                                         {"code": "search-type"}],
                     "operation": [{"name": "ihe-pix"}, {"name": "match"}],
-                    "searchParam": [{"name": n, "type": "string"} for n in
-                                    ("family", "given", "birthdate", "gender", "identifier")]})
+                    "searchParam": [{"name": n, "type": t} for n, t in (
+                        ("_id", "token"), ("family", "string"), ("given", "string"),
+                        ("birthdate", "date"), ("gender", "token"), ("identifier", "token"))]})
 
 
 def _component(request: Request) -> IdentityComponent:
@@ -115,20 +119,25 @@ async def ihe_pix(
     source_identifier: Annotated[str, Query(alias="sourceIdentifier")],
     target_system: Annotated[list[str] | None, Query(alias="targetSystem")] = None,
 ) -> FhirResponse:
-    """IHE ITI-83 3.83.4.1.3: 404 with an OperationOutcome for an unknown source identifier;
-    403 for a target system the server does not know; else the other identifiers."""
+    """IHE ITI-83 (ITI TF-2 3.83.4.2.3): 400 ``code-invalid`` when the source domain is
+    not recognised, 404 ``not-found`` for an unknown identifier of a known domain, 403
+    ``code-invalid`` for a target system that is not a domain of this server; else
+    the other identifiers and the regional Patient."""
     queries = _queries(request)
     system, value = parse_token(source_identifier, "sourceIdentifier")
+    if not await queries.knows_domain(system):
+        raise FhirError(400, f"sourceIdentifier assigning authority {system!r} is not a "
+                        "domain of this server", code="code-invalid",
+                        expression=["sourceIdentifier"])
     view = await queries.lookup((system, value))
     if view is None:
         raise FhirError(404, f"sourceIdentifier {source_identifier!r} is not known",
                         code="not-found", expression=["sourceIdentifier"])
     wanted = set(target_system or [])
-    known = {s for s, _ in view.identifiers} | INS_SYSTEMS | {queries.regional_system}
-    unknown = sorted(s for s in wanted if s not in known and not s.startswith("urn:oid:"))
-    if unknown:
-        raise FhirError(403, f"targetSystem {unknown[0]!r} is not a domain of this server",
-                        code="code-invalid", expression=["targetSystem"])
+    for target in sorted(wanted):
+        if not await queries.knows_domain(target):
+            raise FhirError(403, f"targetSystem {target!r} is not a domain of this server",
+                            code="code-invalid", expression=["targetSystem"])
     parameters = [
         {"name": "targetIdentifier", "valueIdentifier": {"system": s, "value": v}}
         for s, v in view.identifiers
@@ -149,44 +158,144 @@ async def read_patient(request: Request, identity_id: str) -> FhirResponse:
     return FhirResponse(resource)
 
 
+SEARCH_PARAMETERS = frozenset({"_id", "family", "given", "birthdate", "gender", "identifier"})
+"""PDQm ITI-78 query parameters this server supports (IHE ITI TF-2 3.78.4.1.2.1)."""
+RESULT_PARAMETERS = frozenset({"_count", "_offset"})
+"""Result parameters: page size (``_count``, 0 for the total only) and page start."""
+MAX_COUNT = 200
+
+
 @router.get("/Patient", response_class=FhirResponse, summary="PDQm ITI-78: find patients")
-async def search_patients(
-    request: Request,
-    family: str | None = None,
-    given: str | None = None,
-    birthdate: str | None = None,
-    gender: str | None = None,
-    identifier: str | None = None,
-    count: Annotated[int, Query(alias="_count", ge=1, le=200)] = 50,
-) -> FhirResponse:
-    """Patients matching every parameter given (names compared on their normalised forms)."""
+async def search_patients(request: Request) -> FhirResponse:
+    """PDQm ITI-78 (IHE ITI TF-2 3.78.4.1) with FHIR R4 search rules: string parameters
+    match the start of any name, case- and accent-insensitively; ``birthdate`` takes
+    the date prefixes; unknown parameters are ignored and left out of the ``self``
+    link, or refused under ``Prefer: handling=strict`` (FHIR R4 3.1.1.3.1); ``_count=0``
+    gives the total only; pages follow the ``next`` link."""
     queries = _queries(request)
-    if gender is not None and gender not in _FROM_GENDER:
-        raise FhirError(400, f"gender must be one of {sorted(_FROM_GENDER)}, got {gender!r}",
-                        code="invalid", expression=["gender"])
-    ids = await _search_ids(queries, family, given, birthdate, gender, identifier, count)
-    resources = [r for r in [await patient_resource(queries, i) for i in ids] if r]
-    return FhirResponse(bundle(resources, total=len(resources), base=base_url(request)))
+    used = _used_parameters(request)
+    offset, count = _paging(used)
+    criteria = await _criteria(queries, used)
+    try:
+        page = await queries.search(criteria, offset=offset, count=count)
+    except SearchTooBroad as exc:
+        raise FhirError(400, str(exc), code="too-costly", expression=[exc.parameter]) from exc
+    resources = [r for r in [await patient_resource(queries, i) for i in page.identity_ids] if r]
+    links = _page_links(base_url(request), used, offset, count, page.total)
+    return FhirResponse(bundle(resources, total=page.total, base=base_url(request),
+                               links=links))
 
 
-async def _search_ids(queries: IdentityQueries, family: str | None, given: str | None,
-                      birthdate: str | None, gender: str | None, identifier: str | None,
-                      count: int) -> list[str]:
-    sex = _FROM_GENDER.get(gender) if gender else None
-    if identifier:
-        found = await queries.resolve(parse_token(identifier, "identifier"))
-        if found is None:
-            return []
-        if not (family or given or birthdate or gender):
-            return [found]
-        others = await queries.search(family=family, given=given, birthdate=birthdate,
-                                      gender=sex, limit=count)
-        return [found] if found in others else []
-    if not (birthdate or (family and given)):
-        raise FhirError(400, "search needs identifier, birthdate, or both family and given",
-                        code="too-costly", expression=["Patient"])
-    return await queries.search(family=family, given=given, birthdate=birthdate, gender=sex,
-                                limit=count)
+def _used_parameters(request: Request) -> list[tuple[str, str]]:
+    """The query's parameters this server uses, in order; the others are ignored, or
+    refused with 400 when the client asks for strict handling (FHIR R4 3.1.1.3.1)."""
+    strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
+    used = []
+    for name, value in request.query_params.multi_items():
+        base, _, modifier = name.partition(":")
+        if base in SEARCH_PARAMETERS and modifier:
+            raise FhirError(400, f"search parameter {name!r}: modifier {modifier!r} is not "
+                            "supported", code="not-supported", expression=[name])
+        if base in SEARCH_PARAMETERS | RESULT_PARAMETERS:
+            used.append((name, value))
+        elif strict:
+            raise FhirError(400, f"search parameter {name!r} is not supported (supported: "
+                            f"{', '.join(sorted(SEARCH_PARAMETERS | RESULT_PARAMETERS))})",
+                            code="not-supported", expression=[name])
+    return used
+
+
+def _values(used: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for n, v in used if n == name]
+
+
+def _integer(used: list[tuple[str, str]], name: str, default: int) -> int:
+    values = _values(used, name)
+    if not values:
+        return default
+    if len(values) > 1 or not values[0].isdigit():
+        raise FhirError(400, f"{name} must be one non-negative integer, got {values!r}",
+                        code="invalid", expression=[name])
+    return int(values[0])
+
+
+def _paging(used: list[tuple[str, str]]) -> tuple[int, int]:
+    """(``_offset``, ``_count``): the page asked for, the count capped at MAX_COUNT."""
+    return _integer(used, "_offset", 0), min(_integer(used, "_count", 50), MAX_COUNT)
+
+
+def _or(value: str) -> tuple[str, ...]:
+    """The values of one parameter joined by commas (FHIR R4 3.1.1.3.3: OR)."""
+    return tuple(v for v in (p.strip() for p in value.split(",")) if v)
+
+
+async def _criteria(queries: IdentityQueries, used: list[tuple[str, str]]) -> PatientSearch:
+    families = tuple(tuple(filter(None, map(family_prefix, _or(v))))
+                     for v in _values(used, "family"))
+    givens = tuple(tuple(filter(None, map(given_prefix, _or(v))))
+                   for v in _values(used, "given"))
+    for name, groups in (("family", families), ("given", givens)):
+        if any(not g for g in groups):
+            raise FhirError(400, f"{name} has no letter to search on", code="invalid",
+                            expression=[name])
+    return PatientSearch(families=families, givens=givens,
+                         birthdates=tuple(_birthdate(v) for v in _values(used, "birthdate")),
+                         genders=_genders(used), identity_ids=await _restriction(queries, used))
+
+
+def _birthdate(value: str) -> DateCriterion:
+    try:
+        return parse_birthdate(value)
+    except ValueError as exc:
+        raise FhirError(400, str(exc), code="invalid", expression=["birthdate"]) from exc
+
+
+def _genders(used: list[tuple[str, str]]) -> frozenset[str] | None:
+    values = _values(used, "gender")
+    if not values:
+        return None
+    found: set[str] = set()
+    for value in values:
+        wanted = set(_or(value))
+        unknown = sorted(wanted - set(_FROM_GENDER))
+        if unknown or not wanted:
+            raise FhirError(400, f"gender must be one of {sorted(_FROM_GENDER)}, got "
+                            f"{value!r}", code="invalid", expression=["gender"])
+        codes = {_FROM_GENDER[g] for g in wanted}
+        found = codes if not found else found & codes
+    return frozenset(found)
+
+
+async def _restriction(queries: IdentityQueries, used: list[tuple[str, str]]
+                       ) -> frozenset[str] | None:
+    """The identities ``_id`` and ``identifier`` name (AND between parameters, OR
+    within one), None when neither is given."""
+    groups: list[set[str]] = []
+    for value in _values(used, "_id"):
+        groups.append({i for i in _or(value) if await queries.store.members(i)})
+    for value in _values(used, "identifier"):
+        found = [await queries.resolve(parse_token(t, "identifier")) for t in _or(value)]
+        groups.append({i for i in found if i})
+    if not groups:
+        return None
+    return frozenset(set.intersection(*groups))
+
+
+def _page_links(base: str, used: list[tuple[str, str]], offset: int, count: int,
+                total: int) -> dict[str, str]:
+    """``self`` with the parameters used, and ``next`` / ``previous`` pages."""
+    criteria = [(n, v) for n, v in used if n not in RESULT_PARAMETERS]
+
+    def url(start: int) -> str:
+        query = [*criteria, ("_count", str(count))] + ([("_offset", str(start))] if start else [])
+        return f"{base}/Patient?{urlencode(query)}"
+
+    links = {"self": url(offset)}
+    if count and offset + count < total:
+        links["next"] = url(offset + count)
+    if count and offset > 0:
+        links["previous"] = url(max(0, offset - count))
+    return links
 
 
 @router.post("/Patient/$match", response_class=FhirResponse,

@@ -16,11 +16,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hub.patients import Identifier, PatientView
+from identity.errors import SearchTooBroad
 from identity.ins import NIA_OID, NIR_OID, TEST_MODE_OIDS
 from identity.matching.decide import Scorer, Thresholds
 from identity.matching.deterministic import InsVerdict
-from identity.model import LocalRecord, Sex, Status, Traits, make_record
-from identity.normalize import name_forms, normalize_birth_date, normalize_given_names
+from identity.model import LocalRecord, Status
+from identity.search import (
+    FAMILY,
+    GIVEN,
+    DateCriterion,
+    family_names,
+    given_names,
+    starts_any,
+)
 from identity.store import IdentityStore, StoredRecord
 
 INS_SYSTEMS = {f"urn:oid:{oid}" for oid in (NIR_OID, NIA_OID, *TEST_MODE_OIDS)}
@@ -68,6 +76,13 @@ class IdentityQueries:
         stored = await self.store.get((authority_of(system), value))
         return stored.identity_id if stored else None
 
+    async def knows_domain(self, system: str) -> bool:
+        """The system is a patient identifier domain of this server: the regional
+        system, an INS system, or the authority of some record received."""
+        if system == self.regional_system or system in INS_SYSTEMS:
+            return True
+        return await self.store.knows_authority(authority_of(system))
+
     async def view(self, identity_id: str) -> PatientView:
         """Every current identifier of a regional identity."""
         return self._view(identity_id, await self.store.members(identity_id))
@@ -98,6 +113,21 @@ class IdentityQueries:
         found = self._view(identity_id, members).identifiers
         return tuple(dict.fromkeys((identifier, *found, *merged)))
 
+    async def local_identifiers(self, identity_id: str) -> tuple[Identifier, ...]:
+        """The identifiers a regional Patient id (PDQm, PIXm ``targetId``) stands for in
+        local systems: each current member's ``(urn:oid:<authority>, IPP)``, the
+        merged-away IPPs (A40, A47) that still point to it, and the qualified INS;
+        empty when the id is unknown. A document search by ``patient`` (ITI-67) looks
+        documents up by these."""
+        members = await self.store.members(identity_id)
+        if not members:
+            return ()
+        view = self._view(identity_id, members)
+        merged = [(system_of(m.record.authority), m.record.ipp) for m in members
+                  if not m.active]
+        local = [i for i in view.identifiers if i[0] != self.regional_system]
+        return tuple(dict.fromkeys((*local, *merged)))
+
     async def shown(self, identity_id: str) -> tuple[StoredRecord, PatientView] | None:
         """The record shown for an identity (a qualified one first, then the latest) and
         its :meth:`view`, from one read; None when it has no current record."""
@@ -109,25 +139,46 @@ class IdentityQueries:
                                                         m.record.status is Status.PROV))[0]
         return representative, self._view(identity_id, members)
 
-    async def search(self, *, family: str | None = None, given: str | None = None,
-                     birthdate: str | None = None, gender: str | None = None,
-                     limit: int = 50) -> list[str]:
-        """Identity ids whose records match every given trait (PDQm ITI-78).
+    async def search(self, criteria: PatientSearch, *, offset: int = 0,
+                     count: int = 50) -> SearchPage:
+        """Identity ids whose records match every criterion (PDQm ITI-78), sorted,
+        with their total: the page ``[offset, offset + count)`` of them.
 
-        The query's traits are turned into blocking keys, so only those blocks
-        are read; each found record is then checked trait by trait on the
-        normalised forms (birth or used name; first or any birth given name).
+        Only the rows the criteria select are read (a birth date block, name
+        prefix ranges, the members of the identities named); each record found
+        is then checked criterion by criterion (:mod:`identity.search`).
         """
-        probe = make_record("?", "?", Traits(birth_name=family, given_names=(
-            (given,) if given else ()), birth_date=birthdate,
-            sex=Sex(gender) if gender in ("M", "F", "O", "U") else Sex.UNKNOWN))
-        blocks = _search_blocks(probe, family, given, birthdate)
-        if not blocks:
-            return []
-        records = await self.store.get_many(await self.store.block_members(blocks))
-        hits = [s for s in records if s.active and _matches(s.record, family, given,
-                                                            birthdate, gender)]
-        return list(dict.fromkeys(s.identity_id for s in hits))[:limit]
+        records = await self._search_records(criteria)
+        hits = sorted({s.identity_id for s in records
+                       if s.active and criteria.matches(s.record)})
+        return SearchPage(len(hits), hits[offset:offset + count] if count else [])
+
+    async def _search_records(self, criteria: PatientSearch) -> list[StoredRecord]:
+        if criteria.identity_ids is not None:
+            found = [await self.store.members(i) for i in sorted(criteria.identity_ids)]
+            return [s for group in found for s in group]
+        keys: set[str] | None = None
+        for selected in await self._selections(criteria):
+            keys = selected if keys is None else keys & selected
+        if keys is None:
+            raise SearchTooBroad(
+                "the search needs _id, identifier, a birthdate (day), family or given "
+                f"selecting at most {SEARCH_LIMIT} records", parameter=criteria.broadest)
+        return await self.store.get_many(keys)
+
+    async def _selections(self, criteria: PatientSearch) -> list[set[str]]:
+        """Record key sets selected by the indexed criteria (a set too big is left out:
+        the other criteria select, and every criterion is checked on each record)."""
+        out: list[set[str]] = []
+        for d in criteria.birthdates:
+            if d.exact_day:
+                out.append(await self.store.block_members([f"d:{d.exact_day}"]))
+        groups = [(FAMILY, g) for g in criteria.families] + [(GIVEN, g) for g in criteria.givens]
+        for kind, group in groups:
+            found = await self.store.prefix_members([kind + p for p in group], SEARCH_LIMIT)
+            if found is not None:
+                out.append(found)
+        return out
 
     async def match(self, record: LocalRecord, *, only_certain: bool = False,
                     limit: int = 10) -> list[Match]:
@@ -152,27 +203,40 @@ class IdentityQueries:
         return ranked[:limit]
 
 
-def _search_blocks(probe: LocalRecord, family: str | None, given: str | None,
-                   birthdate: str | None) -> list[str]:
-    n = probe.normalized
-    if n.birth_date:
-        return [f"d:{n.birth_date}"]
-    if family and given and n.birth_name_phonetic and n.given_phonetic:
-        return [f"f:{n.birth_name_phonetic}:{n.given_phonetic}"]
-    return []
+SEARCH_LIMIT = 10_000
+"""Most records a patient search reads before it is refused as too broad."""
 
 
-def _matches(record: LocalRecord, family: str | None, given: str | None,
-             birthdate: str | None, gender: str | None) -> bool:
-    n = record.normalized
-    if family:
-        wanted = name_forms(family).compact
-        if wanted not in (n.birth_name.compact, n.used_name.compact):
-            return False
-    if given:
-        wanted_given = normalize_given_names((given,)).first
-        if wanted_given not in (n.given.first, *n.given.items):
-            return False
-    if birthdate and normalize_birth_date(birthdate.replace("-", "")) != n.birth_date:
-        return False
-    return not (gender and n.sex.value != gender)
+@dataclass(frozen=True, slots=True)
+class PatientSearch:
+    """PDQm criteria in search form (:mod:`identity.search`): every tuple is an AND of
+    criteria, each inner tuple of names an OR (FHIR's comma)."""
+
+    families: tuple[tuple[str, ...], ...] = ()
+    givens: tuple[tuple[str, ...], ...] = ()
+    birthdates: tuple[DateCriterion, ...] = ()
+    genders: frozenset[str] | None = None
+    """Any of ``M``, ``F``, ``O``, ``U`` (HL7 table 0001); None: not restricted."""
+    identity_ids: frozenset[str] | None = None
+    """The identities ``_id`` or ``identifier`` name (None: not restricted)."""
+
+    @property
+    def broadest(self) -> str:
+        """The parameter to narrow when the search is too broad."""
+        return "family" if self.families else "given" if self.givens else "birthdate"
+
+    def matches(self, record: LocalRecord) -> bool:
+        """Every criterion holds for the record (FHIR R4 search semantics)."""
+        families, givens = family_names(record), given_names(record)
+        return (all(starts_any(g, families) for g in self.families)
+                and all(starts_any(g, givens) for g in self.givens)
+                and all(d.matches(record.normalized.birth_date) for d in self.birthdates)
+                and (self.genders is None or record.normalized.sex.value in self.genders))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of a patient search and the number of identities found in all."""
+
+    total: int
+    identity_ids: list[str]

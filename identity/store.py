@@ -65,6 +65,7 @@ from identity.ins import Ins
 from identity.matching.blocking import blocking_keys, is_weak
 from identity.matching.decide import Candidate
 from identity.model import Attribute, LocalRecord, RecordKey, Status
+from identity.search import search_keys
 from identity.sql_reads import Reader
 
 MAX_BLOCK = 5000
@@ -121,9 +122,22 @@ def _row_to_stored(row: Sequence[Any]) -> StoredRecord:
 
 
 def stored_blocks(stored: StoredRecord) -> list[str]:
-    """The blocking rows a stored record has: its keys while active, none once inactive
-    (what :meth:`IdentityStore.save` needs as ``old_blocks`` when it changes)."""
-    return blocking_keys(stored.record) if stored.active else []
+    """The blocking rows a stored record has: its blocking and name search keys
+    (:func:`identity.search.search_keys`) while active, none once inactive (what
+    :meth:`IdentityStore.save` needs as ``old_blocks`` when it changes)."""
+    if not stored.active:
+        return []
+    return blocking_keys(stored.record) + search_keys(stored.record)
+
+
+def _starting_with(column: Any, prefix: str, dialect: str) -> Any:
+    """``column`` starts with ``prefix`` on the primary key index: a byte range on SQLite
+    (binary collation), ``LIKE 'prefix%'`` on PostgreSQL, right under any collation
+    (indexed when the column's collation is C)."""
+    if dialect == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")
+    return and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
 
 
 @dataclass(frozen=True)
@@ -320,6 +334,23 @@ class IdentityStore:
                   .having(func.count() <= self.max_block))
         rows = await self.db.fetch(select(b.record_key).where(b.block.in_(usable)).distinct())
         return {row[0] for row in rows}
+
+    async def prefix_members(self, prefixes: Sequence[str], limit: int) -> set[str] | None:
+        """Record keys having a search row that starts with one of ``prefixes``
+        (:mod:`identity.search`), None when there are more than ``limit``."""
+        b = identity_blocks.c
+        wanted = or_(*(_starting_with(b.block, p, self.db.dialect) for p in prefixes))
+        rows = await self.db.fetch(select(b.record_key).where(wanted).distinct()
+                                   .limit(limit + 1))
+        found = {row[0] for row in rows}
+        return None if len(found) > limit else found
+
+    async def knows_authority(self, authority: str) -> bool:
+        """Some record was ever received from this assigning authority (a range on the
+        ``<authority>|<IPP>`` primary key)."""
+        rows = await self.db.fetch(select(r.key).where(
+            _starting_with(r.key, f"{authority}|", self.db.dialect)).limit(1))
+        return bool(rows)
 
     async def members(self, identity_id: str) -> list[StoredRecord]:
         """Every record linked to a regional identity (merged-away ones included)."""

@@ -9,7 +9,13 @@ once, at the edge):
 - Starlette ``HTTPException`` -> its own status (unknown path 404, method 405);
 - :class:`hub.errors.ConfigError` -> 422, an operation names something not configured;
 - :class:`hub.errors.StorageError` -> 503, journal, blobs or broker unavailable;
+- :class:`hub.errors.MappingError` -> 422, the content cannot be mapped (names the place);
 - any other exception -> 500, logged with the path only (no query: no patient data).
+
+An exception no handler takes is answered 500 by :class:`AnswerUnexpected`
+rather than by Starlette's server-error middleware, which re-raises it:
+the server then closes the connection and the client's next request on it
+fails. The answer is the same, the connection stays usable.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.errors import ConfigError, HubError, StorageError
+from hub.errors import ConfigError, HubError, MappingError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,17 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "storage unavailable, retry later", str(exc))
 
 
+def mapping_failed(exc: MappingError) -> ApiError:
+    """422 naming what could not be mapped and where."""
+    return ApiError(422, f"the content cannot be mapped: {exc}", {"location": exc.location})
+
+
+async def _mapping_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MappingError)
+    error = mapping_failed(exc)
+    return error_response(error.status, error.error, error.detail)
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected %s while serving %s", type(exc).__name__, request.url.path)
     return error_response(500, "internal error", None)
@@ -118,6 +136,7 @@ def install_error_handlers(app: FastAPI, override: Override | None = None) -> No
         (StarletteHTTPException, _http_error),
         (ConfigError, _config_error),
         (StorageError, _storage_error),
+        (MappingError, _mapping_error),
         # The hub's own errors (FhirError among them) are answered here by
         # Starlette's exception middleware: the catch-all below runs in the
         # server-error middleware, which re-raises and drops the connection.
@@ -126,6 +145,7 @@ def install_error_handlers(app: FastAPI, override: Override | None = None) -> No
     ]
     for exc_class, handler in handlers:
         app.add_exception_handler(exc_class, _first(override, handler))
+    app.add_middleware(AnswerUnexpected, answer=_first(override, _internal_error))
 
 
 def _first(override: Override | None, handler: Handler) -> Handler:
@@ -133,7 +153,43 @@ def _first(override: Override | None, handler: Handler) -> Handler:
         return handler
 
     async def answer(request: Request, exc: Exception) -> Response:
-        response = override(request, exc)
+        # A MappingError reaches the override as the 422 ApiError it means, so
+        # a FHIR path answers it as an OperationOutcome too.
+        seen = mapping_failed(exc) if isinstance(exc, MappingError) else exc
+        response = override(request, seen)
         return response if response is not None else await handler(request, exc)
 
     return answer
+
+
+class AnswerUnexpected:
+    """ASGI middleware: an exception raised before the response started is answered.
+
+    ``answer`` builds the response (500, or the OperationOutcome of a FHIR
+    path); an exception after the response started is re-raised, as nothing
+    else can be sent.
+    """
+
+    def __init__(self, app: ASGIApp, answer: Handler) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the application; answer what it raised if nothing was sent yet."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            response = await self.answer(Request(scope), exc)
+            await response(scope, receive, send)

@@ -1,8 +1,9 @@
 """FHIR R4 on the hub's HTTP server: the ``/fhir`` base, its errors and its media type.
 
-Components (identity, repository, imaging) add their FHIR routes to
-:data:`router`'s siblings through :func:`fhir_router`; every one of them is
-authenticated with the admin bearer token and answers errors as an
+Components (identity, repository, imaging) add their FHIR routes through
+:func:`fhir_router`; every one of them is authenticated with the admin
+bearer token (only ``/fhir/metadata``, :mod:`hub.api.capabilities`, is
+open) and answers errors as an
 ``OperationOutcome`` (FHIR R4 3.1.0.4: the body of any failed interaction),
 never as the admin API's ``{"error": ...}`` shape.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -163,28 +163,19 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + FHIR_PREFIX
 
 
-router = fhir_router()
-
-_capabilities: list[dict[str, Any]] = []
+_declared: dict[str, dict[str, Any]] = {}
 
 
 def declare_capability(resource: Mapping[str, Any]) -> None:
-    """Add a ``CapabilityStatement.rest.resource`` entry (components call this once)."""
-    if not any(r.get("type") == resource.get("type") for r in _capabilities):
-        _capabilities.append(dict(resource))
+    """Describe the search parameters of a resource type (components call this once).
+
+    The interactions and operations of the CapabilityStatement are read from
+    the routes the application serves (:mod:`hub.api.capabilities`); only
+    ``searchParam`` and ``documentation`` of a declaration are used.
+    """
+    _declared.setdefault(str(resource.get("type")), dict(resource))
 
 
-@router.get("/metadata", summary="CapabilityStatement", response_class=FhirResponse)
-async def capability_statement(request: Request) -> FhirResponse:
-    """What this server supports (FHIR R4 ``capabilities`` interaction)."""
-    return FhirResponse({
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "kind": "instance",
-        "date": time.strftime("%Y-%m-%d"),
-        "fhirVersion": FHIR_VERSION,
-        "format": [FHIR_JSON, "json"],
-        "implementation": {"description": "Regional hub", "url": base_url(request)},
-        "rest": [{"mode": "server", "resource": sorted(_capabilities,
-                                                         key=lambda r: str(r.get("type")))}],
-    })
+def declared(kind: str) -> Mapping[str, Any]:
+    """What :func:`declare_capability` was told about ``kind`` (empty when nothing)."""
+    return _declared.get(kind, {})

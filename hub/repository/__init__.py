@@ -19,6 +19,7 @@ from hub.components import DestinationFactory
 from hub.delivery import Destination
 from hub.intake_http import HttpIntake
 from hub.patients import Identifier, PatientView
+from hub.repository.model import hub_source_oid
 from hub.repository.store import Repository
 
 __all__ = ["RepositoryComponent", "create"]
@@ -72,6 +73,11 @@ class RepositoryComponent:
             raise RuntimeError("the repository component is not started")
         return self._http_intake
 
+    @property
+    def source_oid(self) -> str:
+        """XDS sourceId of submissions whose sender names no OID (plain CDA uploads)."""
+        return hub_source_oid(self.hub.settings.identity.regional_system)
+
     def destination_types(self) -> Mapping[str, DestinationFactory]:
         """``repository``: files routed CI-SIS document messages."""
         return {"repository": self._destination}
@@ -95,11 +101,16 @@ class RepositoryComponent:
         self._repository = Repository(hub.db, hub.blobs, _HubPatients(hub))
         self._http_intake = HttpIntake(hub.db, hub.journal, hub.blobs)
         declare_capability({"type": "DocumentReference",
-                            "interaction": [{"code": "read"}, {"code": "search-type"}],
+                            "documentation": "MHD ITI-67 Find Document References and read; "
+                                             "ITI-65 Provide Document Bundle is the system "
+                                             "transaction",
                             "searchParam": [{"name": n, "type": t} for n, t in _SEARCH.items()]})
-        declare_capability({"type": "List", "interaction": [{"code": "search-type"}]})
-        declare_capability({"type": "Binary", "interaction": [{"code": "read"},
-                                                              {"code": "create"}]})
+        declare_capability({"type": "List", "documentation": "MHD ITI-66 Find Document Lists "
+                                                             "(SubmissionSets)",
+                            "searchParam": [{"name": "patient", "type": "reference"},
+                                            {"name": "patient.identifier", "type": "token"}]})
+        declare_capability({"type": "Binary", "documentation": "MHD ITI-68 Retrieve Document; "
+                                                               "create: a CDA R2 document"})
 
     async def close(self) -> None:
         """Nothing to release: the hub closes the storage."""

@@ -51,6 +51,7 @@ from hub.repository.model import (
     RepositoryError,
     Submission,
     Visibility,
+    hl7_source_oid,
 )
 from mappings.cda import map_cda
 from mappings.hl7v2 import (
@@ -142,9 +143,10 @@ class RepositoryDestination:
             return "not filed: DESTDMP is not Y"
         try:
             filings = [filing_of(d, mapped) for d in mapped.documents]
+            source_oid = (hl7_source_oid(message.sending_facility, message.sending_application)
+                          or self._component.source_oid)
             _, filed = await self._component.repository.file(filings, Submission(
-                job.headers.get("source", "default"),
-                f"{message.sending_application}|{message.sending_facility}",
+                job.headers.get("source", "default"), source_oid,
                 message_id=job.message_id, title=f"{mapped.message_type}^{mapped.trigger}"))
         except (MappingError, RepositoryError) as exc:
             await self._zam(message, mapped, job, exc)

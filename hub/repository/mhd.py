@@ -37,7 +37,7 @@ from hub.errors import MappingError
 from hub.intake_http import HttpArrival
 from hub.repository import search as s
 from hub.repository.iti65 import ProvideBundle, cda_patient, parse_provide_bundle
-from hub.repository.model import Filed, Filing, RepositoryError, Submission
+from hub.repository.model import Filed, Filing, RepositoryError, Submission, as_oid
 from hub.repository.resources import document_reference, submission_list
 from mappings.cda import map_cda
 
@@ -105,7 +105,7 @@ class MhdApi:
             provided = parse_provide_bundle(body)
             filings = await self._resolve_replacements(provided)
             list_id, filed = await self._file(arrival, filings, Submission(
-                "http", provided.source_id, provided.submission_unique_id,
+                "http", self._source_id(provided), provided.submission_unique_id,
                 title=provided.title), control_id=provided.submission_unique_id or "")
         except RepositoryError as exc:
             where = f"Bundle.entry[{provided.documents[exc.index].entry}]"
@@ -116,6 +116,18 @@ class MhdApi:
             raise
         return FhirResponse(self._transaction_response(provided, list_id, filed),
                             status_code=200)
+
+    def _source_id(self, provided: ProvideBundle) -> str:
+        """The SubmissionSet's ``ihe-sourceId`` as an OID (MHD: 1..1, an OID); the hub's
+        own when the Bundle gives none; a value that is not an OID is refused."""
+        if provided.source_id in ("", "http"):
+            return self.c.source_oid
+        oid = as_oid(provided.source_id)
+        if oid is None:
+            where = f"Bundle.entry[{provided.list_entry}].resource.extension"
+            raise FhirError(400, f"{where}: ihe-sourceId {provided.source_id!r} is not an OID",
+                            code="invalid", expression=[where])
+        return oid
 
     async def _resolve_replacements(self, provided: ProvideBundle) -> list[Filing]:
         """relatesTo ``DocumentReference/<id>`` -> the uniqueId of that stored version."""
@@ -167,7 +179,8 @@ class MhdApi:
         try:
             mapping = map_cda(body, results=False)
             filing = Filing(mapping, body, cda_patient(mapping))
-            _, filed = await self._file(arrival, [filing], Submission("http", arrival.peer),
+            _, filed = await self._file(arrival, [filing],
+                                        Submission("http", self.c.source_oid),
                                         control_id=mapping.entry.unique_id)
         except MappingError as exc:
             await self.c.http_intake.rejected(arrival, str(exc))
@@ -178,7 +191,8 @@ class MhdApi:
             raise repository_error(exc, "body") from None
         row = await self.c.repository.get(filed[0].id)
         assert row is not None
-        return filed[0], document_reference(row, base_url(request))
+        patient = await self._patient_ids([row])
+        return filed[0], document_reference(row, base_url(request), patient[row["id"]])
 
     async def post_binary(self, request: Request) -> FhirResponse:
         """``POST /fhir/Binary`` with a CDA body: 201 and the DocumentReference."""
@@ -203,19 +217,21 @@ class MhdApi:
     async def find_document_references(self, request: Request) -> FhirResponse:
         """ITI-67 Find Document References (MHD 2.3.2.67): a searchset Bundle, paged."""
         try:
-            criteria = criteria_of(request.query_params.multi_items())
+            criteria = criteria_of(request.query_params.multi_items(), self._regional_system())
         except s.SearchError as exc:
             raise _search_error(exc) from None
         rows, total = await self.c.repository.search(criteria, access_of(request))
         base = base_url(request)
-        resources = [document_reference(r, base) for r in rows]
+        patients = await self._patient_ids(rows)
+        resources = [document_reference(r, base, patients[r["id"]]) for r in rows]
         links = _paging(request, criteria.offset, criteria.count, total)
         return FhirResponse(bundle(resources, total=total, base=base, links=links))
 
     async def read_document_reference(self, request: Request, doc_id: str) -> FhirResponse:
         """Read one DocumentReference (404 when unknown or hidden from this reader)."""
         row = await self._visible(doc_id, request)
-        return FhirResponse(document_reference(row, base_url(request)))
+        patient = await self._patient_ids([row])
+        return FhirResponse(document_reference(row, base_url(request), patient[row["id"]]))
 
     async def retrieve(self, request: Request, doc_id: str) -> Response:
         """ITI-68 Retrieve Document (MHD 2.3.2.68): the exact bytes filed."""
@@ -240,21 +256,61 @@ class MhdApi:
         """ITI-66 Find Document Lists (MHD 2.3.2.66): SubmissionSets of a patient."""
         params = request.query_params
         try:
-            criteria = s.SubmissionCriteria(_patient_of(params),
+            criteria = s.SubmissionCriteria(_patient_of(params, self._regional_system()),
                                             s.parse_count(params.get("_count")),
                                             s.parse_offset(params.get("_offset")))
         except s.SearchError as exc:
             raise _search_error(exc) from None
         found = await self.c.repository.submissions(criteria)
         base = base_url(request)
-        return FhirResponse(bundle([submission_list(r, m) for r, m in found], base=base))
+        patients = await self._patient_ids([row for row, _ in found], documents=False)
+        return FhirResponse(bundle([submission_list(r, m, patients[r["id"]]) for r, m in found],
+                                   base=base))
+
+    # -- subjects ----------------------------------------------------------------
+
+    def _regional_system(self) -> str | None:
+        """The system of regional identities, when the identity service runs (else None)."""
+        hub = self.c.hub
+        if not any(c.name == "identity" for c in hub.components):
+            return None
+        return str(hub.settings.identity.regional_system)
+
+    async def _patient_ids(self, rows: Sequence[Mapping[str, Any]],
+                           documents: bool = True) -> dict[str, str | None]:
+        """Row id -> the Patient id (regional identity) of its subject, None when the
+        identity service does not know the patient (or does not run).
+
+        The subject identifier is asked first; for a document it does not
+        resolve (an INS the SRRI holds unqualified), every identifier the
+        document was filed under is asked in turn.
+        """
+        if self._regional_system() is None:
+            return {row["id"]: None for row in rows}
+        known: dict[tuple[str, str], str | None] = {}
+
+        async def regional(identifier: tuple[str, str]) -> str | None:
+            if identifier not in known:
+                view = await self.c.hub.patients.lookup(identifier)
+                known[identifier] = view.regional_id if view is not None else None
+            return known[identifier]
+
+        found: dict[str, str | None] = {}
+        for row in rows:
+            patient = await regional((str(row["patient_system"]), str(row["patient_value"])))
+            if patient is None and documents:
+                for identifier in await self.c.repository.filed_under(row["id"]):
+                    if (patient := await regional(identifier)) is not None:
+                        break
+            found[row["id"]] = patient
+        return found
 
 
-def _patient_of(params: Mapping[str, str]) -> tuple[str, str]:
+def _patient_of(params: Mapping[str, str], regional_system: str | None = None) -> tuple[str, str]:
     if params.get("patient.identifier"):
         return s.parse_identifier(params["patient.identifier"])
     if params.get("patient"):
-        return s.parse_patient(params["patient"])
+        return s.parse_patient(params["patient"], regional_system)
     raise s.SearchError("patient", "patient or patient.identifier is required (MHD ITI-67)")
 
 
@@ -263,8 +319,10 @@ _KNOWN = {"patient", "patient.identifier", "status", "author.family", "related",
           "_offset", "security-label", *s.TOKEN_COLUMNS, *_DATES}
 
 
-def criteria_of(items: Sequence[tuple[str, str]]) -> s.Criteria:
-    """The ITI-67 criteria of a query string (unknown parameters are an error)."""
+def criteria_of(items: Sequence[tuple[str, str]],
+                regional_system: str | None = None) -> s.Criteria:
+    """The ITI-67 criteria of a query string (unknown parameters are an error);
+    ``regional_system`` lets ``patient`` name a regional identity (PDQm's Patient id)."""
     params: dict[str, list[str]] = {}
     for name, value in items:
         if name not in _KNOWN:
@@ -277,7 +335,7 @@ def criteria_of(items: Sequence[tuple[str, str]]) -> s.Criteria:
     dates = {key: tuple(s.parse_date(v, key) for v in params.get(key, [])) for key in _DATES}
     related = first.get("related")
     return s.Criteria(
-        patient=_patient_of(first),
+        patient=_patient_of(first, regional_system),
         status=s.parse_statuses(first["status"]) if "status" in first else (),
         tokens=tokens, date=dates["date"], creation=dates["creation"], period=dates["period"],
         author_family=first.get("author.family"),

@@ -24,6 +24,8 @@ entered-in-error    deletion       entered-in-error    (resent deletion: nothing
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -147,12 +149,38 @@ class Filing:
     """True: an unknown replaced document is an error (ITI-65); False: file as a new one."""
 
 
+_OID = re.compile(r"[0-2](?:\.(?:0|[1-9]\d*))+")
+
+
+def as_oid(value: str | None) -> str | None:
+    """``value`` as a bare OID (``urn:oid:`` dropped), None when it is not one."""
+    bare = (value or "").strip().removeprefix("urn:oid:")
+    return bare if _OID.fullmatch(bare) else None
+
+
+def hub_source_oid(regional_system: str) -> str:
+    """The XDS sourceId of what the hub submits itself: the OID of its regional system
+    (the operator's own OID, ``identity.regional_system``), or a ``2.25`` UUID OID
+    derived from it when that system is not an OID (ITU-T X.667)."""
+    return as_oid(regional_system) or f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, regional_system).int}"
+
+
+def hl7_source_oid(facility: str, application: str) -> str | None:
+    """The OID of an HL7 v2 sender: MSH-4 (HD) universal id when typed ISO, else MSH-3's."""
+    for hd in (facility, application):
+        parts = hd.split("^")
+        if len(parts) >= 3 and parts[2].upper() == "ISO" and (oid := as_oid(parts[1])):
+            return oid
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     """The submission set (XDS SubmissionSet, MHD List) a filing belongs to."""
 
     source: str
     source_id: str
+    """XDS SubmissionSet.sourceId (ITI TF-3 4.2.3.3): the OID of the submitting system."""
     unique_id: str | None = None
     message_id: str | None = None
     title: str | None = None

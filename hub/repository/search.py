@@ -128,23 +128,38 @@ def parse_identifier(raw: str, parameter: str = "patient.identifier") -> Identif
     return system, value
 
 
+_FHIR_ID = re.compile(r"[A-Za-z0-9.\-]{1,64}")
+_OID_ID = re.compile(r"(\d+(?:\.\d+)+)-(.+)")
+
+
 def patient_id(identifier: Identifier) -> str:
-    """The hub's Patient id of an identifier: ``<authority OID>-<value>`` (FHIR id rules)."""
+    """The ``<authority OID>-<value>`` form of an identifier (FHIR id rules), as
+    :func:`parse_patient` still accepts it."""
     system, value = identifier
     oid = system.removeprefix("urn:oid:")
     candidate = f"{oid}-{value}"
-    if re.fullmatch(r"[A-Za-z0-9.\-]{1,64}", candidate) and system.startswith("urn:oid:"):
+    if _FHIR_ID.fullmatch(candidate) and system.startswith("urn:oid:"):
         return candidate
     raise SearchError("patient", f"identifier {system}|{value} has no Patient id form")
 
 
-def parse_patient(raw: str) -> Identifier:
-    """``Patient/<OID>-<value>`` or ``<OID>-<value>`` (see :func:`patient_id`)."""
+def parse_patient(raw: str, regional_system: str | None = None) -> Identifier:
+    """The identifier a ``patient`` reference (ITI-67 3.67.4.1.2.1) stands for.
+
+    ``Patient/<id>``, ``<base>/Patient/<id>`` or ``<id>``, where ``<id>`` is
+    the Patient id that PDQm and PIXm answer (a regional identity, when
+    ``regional_system`` says the identity service runs), or
+    ``<authority OID>-<identifier>`` (:func:`patient_id`).
+    """
     ref = raw.rsplit("/", 1)[-1] if raw.startswith(("Patient/", "http")) else raw
-    oid, dash, value = ref.partition("-")
-    if not dash or not value or not re.fullmatch(r"\d+(\.\d+)+", oid):
-        raise SearchError("patient", f"{raw!r} is not Patient/<authority OID>-<identifier>")
-    return f"urn:oid:{oid}", value
+    by_oid = _OID_ID.fullmatch(ref)
+    if by_oid is not None:
+        return f"urn:oid:{by_oid.group(1)}", by_oid.group(2)
+    if regional_system is not None and _FHIR_ID.fullmatch(ref):
+        return regional_system, ref
+    expected = "Patient/<id> (the Patient id of PDQm) or " if regional_system else ""
+    raise SearchError("patient", f"{raw!r} is not {expected}"
+                      "Patient/<authority OID>-<identifier>")
 
 
 def _instant(match: re.Match[str]) -> tuple[float, float]:

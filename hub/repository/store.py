@@ -378,6 +378,12 @@ class Repository:
         found = await self.db.fetch(select(documents).where(*where))
         return dict(found[0]._mapping) if found else None
 
+    async def filed_under(self, doc_id: str) -> list[Identifier]:
+        """Every identifier a document was filed under (sender's, CDA's, INS)."""
+        index = document_identifiers.c
+        query = select(index.system, index.value).where(index.document_id == doc_id)
+        return [(str(r[0]), str(r[1])) for r in await self.db.fetch(query)]
+
     async def content(self, row: Row) -> bytes:
         """The stored bytes of a document."""
         return await self.blobs.get(row["sha256"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from identity.model import LocalRecord, Normalized
+from identity.model import LocalRecord, Normalized, Sex
 
 
 class InsVerdict(StrEnum):
@@ -37,6 +37,19 @@ def differing_strict_traits(a: Normalized, b: Normalized) -> tuple[str, ...]:
     names = ("birth_name", "first_given_name", "birth_date", "sex", "birthplace")
     return tuple(name for name, x, y in zip(names, strict_traits(a), strict_traits(b),
                                             strict=True) if x != y)
+
+
+def known_strict_differences(a: Normalized, b: Normalized) -> tuple[str, ...]:
+    """Names of the strict traits known on both sides that differ.
+
+    A trait missing on one side (no birthplace, sex unknown) is no difference:
+    it is unknown, and the other traits decide.
+    """
+    names = ("birth_name", "first_given_name", "birth_date", "sex", "birthplace")
+    unknown = ("", None, Sex.UNKNOWN.value, Sex.OTHER.value)
+    return tuple(name for name, x, y in zip(names, strict_traits(a), strict_traits(b),
+                                            strict=True)
+                 if x not in unknown and y not in unknown and x != y)
 
 
 def ins_verdict(a: LocalRecord, b: LocalRecord) -> InsVerdict | None:

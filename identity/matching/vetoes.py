@@ -11,7 +11,16 @@ Each veto is a rule of identity vigilance for a known trap:
   that is only similar, CHRISTIAN and CHRISTINE, counts as disagreeing when
   the sexes differ: they are a brother and a sister);
 - ``given-and-birth-name``: the given name differs and the birth names agree
-  only through a used (married) name: relatives by marriage.
+  only through a used (married) name: relatives by marriage;
+- ``validated-traits-differ``: both identities are validated (RNIV VALI or
+  QUAL: strict traits checked on an identity document) and at least one
+  strict trait known on both sides differs (birth name, first birth given
+  name, birth date, sex, INSEE birthplace). Checked traits are not typing
+  errors, so the near-agreement levels the weights reward (a day/month swap,
+  a one-letter given name) are real differences here: either two people or a
+  validation error, which identity vigilance resolves, not the score. One
+  differing trait is enough, as in the INS tier where one differing strict
+  trait makes a collision.
 
 Hard vetoes rule a pair out (the record becomes or stays a separate
 identity); soft vetoes only stop the automatic link: the pair may still be
@@ -25,7 +34,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from identity.matching.compare import Level
-from identity.model import Attribute, LocalRecord, Sex
+from identity.matching.deterministic import known_strict_differences
+from identity.model import Attribute, LocalRecord, Sex, Status
 
 
 class Veto(StrEnum):
@@ -37,11 +47,19 @@ class Veto(StrEnum):
     DOUBTFUL = "doubtful"
     SEX_AND_GIVEN_NAME = "sex-and-given-name"
     GIVEN_AND_BIRTH_NAME = "given-and-birth-name"
+    VALIDATED_TRAITS_DIFFER = "validated-traits-differ"
 
 
 HARD_VETOES = frozenset({Veto.INS_CONFLICT, Veto.SEX_AND_GIVEN_NAME})
 SOFT_VETOES = frozenset({Veto.TWINS, Veto.FICTITIOUS, Veto.DOUBTFUL,
-                         Veto.GIVEN_AND_BIRTH_NAME})
+                         Veto.GIVEN_AND_BIRTH_NAME, Veto.VALIDATED_TRAITS_DIFFER})
+
+VALIDATED = frozenset({Status.VALI, Status.QUAL})
+"""RNIV statuses whose strict traits were checked on an identity document."""
+VALIDATED_DIFFERENCES_ALLOWED = 0
+"""Strict traits two validated identities may differ on and still be linked
+automatically: none (two or more would be two people for any reading of RNIV;
+one is an identity-vigilance case as well, see ``validated-traits-differ``)."""
 
 GIVEN_DISAGREES = 0
 """Given-name level that counts as "different given names" (see compare.given_name)."""
@@ -91,6 +109,16 @@ def _ins_conflict(a: LocalRecord, b: LocalRecord) -> bool:
             and a.ins.kind == b.ins.kind and a.ins.value != b.ins.value)
 
 
+def validated_traits_differ(a: LocalRecord, b: LocalRecord) -> bool:
+    """Both records validated (VALI or QUAL) and more strict traits differ than
+    :data:`VALIDATED_DIFFERENCES_ALLOWED` (RNIV: strict traits of a validated
+    identity come from an identity document)."""
+    if a.status not in VALIDATED or b.status not in VALIDATED:
+        return False
+    differing = known_strict_differences(a.normalized, b.normalized)
+    return len(differing) > VALIDATED_DIFFERENCES_ALLOWED
+
+
 def _has(a: LocalRecord, b: LocalRecord, attribute: Attribute) -> bool:
     return attribute in a.attributes or attribute in b.attributes
 
@@ -110,4 +138,6 @@ def vetoes(a: LocalRecord, b: LocalRecord, levels: PairLevels) -> tuple[Veto, ..
         found.append(Veto.SEX_AND_GIVEN_NAME)
     if levels.given == GIVEN_DISAGREES and levels.name == USED_ONLY:
         found.append(Veto.GIVEN_AND_BIRTH_NAME)
+    if validated_traits_differ(a, b):
+        found.append(Veto.VALIDATED_TRAITS_DIFFER)
     return tuple(found)

@@ -39,17 +39,36 @@ class CdaMapping:
     observations: list[Observation] = field(default_factory=list)
 
 
+XSL = "http://www.w3.org/1999/XSL/Transform"
+
+
 def parse_cda(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Element:
-    """Parse ``data`` with the hardened parser and check it is a CDA ClinicalDocument."""
+    """Parse ``data`` with the hardened parser and return its CDA ClinicalDocument.
+
+    The root is the ClinicalDocument, or an ``xsl:stylesheet`` (``xsl:transform``)
+    wrapping one: the CI-SIS "auto-presentable" documents of TestContenuCDA
+    carry their stylesheet and the document in one file, the ClinicalDocument
+    under ``data:Contenu``. Such a document is filed whole; its metadata come
+    from the ClinicalDocument inside.
+    """
     root = parse_xml(data, max_bytes=max_bytes, what="CDA document")
-    if root.tag != f"{{{V3}}}ClinicalDocument":
-        namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else "no namespace"
+    if root.tag == f"{{{V3}}}ClinicalDocument":
+        return root
+    if root.tag in (f"{{{XSL}}}stylesheet", f"{{{XSL}}}transform"):
+        inner = next(root.iter(f"{{{V3}}}ClinicalDocument"), None)
+        if inner is not None:
+            return inner
         raise MappingError(
-            f"root element is {local_name(root)!r} in {namespace!r}, expected "
-            f"'ClinicalDocument' in {V3!r}",
+            f"root element is an XSL {local_name(root)!r} that holds no 'ClinicalDocument' "
+            f"in {V3!r}: not an auto-presentable CDA document",
             location=f"/{local_name(root)}",
         )
-    return root
+    namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else "no namespace"
+    raise MappingError(
+        f"root element is {local_name(root)!r} in {namespace!r}, expected "
+        f"'ClinicalDocument' in {V3!r} (or an auto-presentable xsl:stylesheet holding one)",
+        location=f"/{local_name(root)}",
+    )
 
 
 def _resource_key(unique_id: str) -> str:

@@ -131,31 +131,57 @@ def read_body(root: Element) -> tuple[str, str | None, bytes | None]:
 
 
 def format_code_for(root: Element, body: str, media_type: str | None) -> Code:
-    """formatCode per ASS_A11 (structured body: templateId) or ASS_A12 (nonXMLBody: mediaType)."""
+    """formatCode per ASS_A11 (structured body: templateId) or ASS_A12 (nonXMLBody: mediaType).
+
+    A CI-SIS model (templateId under ``1.2.250.1.213.``) is preferred to the
+    IHE profile it derives from (APSR: ``urn:ihe:palm:apsr:2016`` rather
+    than ``urn:ihe:pat:apsr:all:2010``); otherwise document order decides.
+    """
+    loaded = tables.ans_tables()
     if body == "nonXML":
-        code = tables.MEDIA_TYPE_FORMAT_CODES.get(media_type or "")
+        code = loaded.media_type_formats.get(media_type or "")
         if code is None:
             text = find(root, "v3:component/v3:nonXMLBody/v3:text")
             raise error_at(root if text is None else text,
-                           f"@mediaType {media_type!r} has no XDS formatCode (expected one of "
-                           f"{', '.join(sorted(tables.MEDIA_TYPE_FORMAT_CODES))})")
+                           f"@mediaType {media_type!r} has no XDS formatCode (ASS_A12 knows "
+                           f"{', '.join(sorted(loaded.media_type_formats))})")
         return Code(code, tables.IHE_FORMAT_SYSTEM, tables.FORMAT_DISPLAYS.get(code))
     declared = template_ids(root)
-    for table in (tables.CISIS_MODEL_FORMAT_CODES, tables.IHE_MODEL_FORMAT_CODES):
-        for template in declared:
-            if template in table:
-                code = table[template]
-                system = tables.IHE_FORMAT_SYSTEM if code.startswith("urn:ihe:") \
-                    else tables.FR_FORMAT_SYSTEM
-                return Code(code, system, tables.FORMAT_DISPLAYS.get(code))
-    raise error_at(root, f"no templateId ({', '.join(declared) or 'none'}) names a CDA model "
-                   "with an XDS formatCode (ASS_A11)", "templateId")
+    known = [t for t in declared if t in loaded.model_formats]
+    if not known:
+        raise error_at(root, _unknown_model(declared), "templateId")
+    chosen = next((t for t in known if t.startswith(_CISIS_MODELS)), known[0])
+    row = loaded.model_formats[chosen]
+    return Code(row.code, row.system, tables.FORMAT_DISPLAYS.get(row.code))
+
+
+_CISIS_MODELS = "1.2.250.1.213."
+
+
+def _unknown_model(declared: list[str]) -> str:
+    named = ", ".join(declared) if declared else "none"
+    return (f"the document's model is not in the CI-SIS catalogue: no templateId ({named}) "
+            f"is a CDA model of ASS_A11 ({tables.ans_tables().versions[_A11]}), so the "
+            "document has no XDS formatCode")
+
+
+_A11 = "ASS_A11-CorresModeleCDA-XdsFormatCode-CISIS"
 
 
 def class_code_for(type_code: Code) -> Code | None:
-    """classCode deduced from the LOINC typeCode (ASS_X04); ``None`` for unlisted types."""
-    found = tables.CLASS_CODES_BY_TYPE.get(type_code.code)
-    return Code(found[0], tables.CLASS_SYSTEM, found[1]) if found else None
+    """classCode deduced from the typeCode (ASS_X04); ``None`` for a type the table lacks."""
+    loaded = tables.ans_tables()
+    found = loaded.class_by_type.get(type_code.code)
+    if found is None:
+        return None
+    return Code(found, tables.CLASS_SYSTEM, loaded.class_displays.get(found))
+
+
+def _type_code(root: Element) -> Code:
+    code = _required_code(root, "code", "typeCode")
+    if code.display:
+        return code
+    return Code(code.code, code.system, tables.ans_tables().type_displays.get(code.code))
 
 
 def _person(entity: Element, person_path: str) -> Person:
@@ -256,7 +282,7 @@ def map_document_entry(root: Element, data: bytes) -> DocumentEntry:
     """
     unique_id = _required_ii(root, "id").unique_id
     patient_id, source_patient_id = map_patient_ids(root)
-    type_code = _required_code(root, "code", "typeCode")
+    type_code = _type_code(root)
     created = read_ts(find(root, "v3:effectiveTime"))
     if created is None:
         raise error_at(root, "effectiveTime is missing or has no @value: the document has no "

@@ -194,7 +194,8 @@ def _date_only(parts: tuple[str | None, ...]) -> Timestamp:
 def parse_ts(value: str) -> Timestamp:
     """Parse an HL7 v3 TS literal (``YYYYMMDDHHMMSS.UUUU+ZZZZ``, truncated at any point).
 
-    Raises ``ValueError`` when the literal is malformed or out of range.
+    Raises ``ValueError`` (and nothing else) when the literal is malformed or
+    out of range, including a time that leaves the years 1-9999 once in UTC.
     """
     found = _TS.match(value.strip())
     if found is None:
@@ -210,7 +211,15 @@ def parse_ts(value: str) -> Timestamp:
         tzinfo=_zone(parts[7]),
     )
     digits = 8 + 2 * sum(1 for p in parts[3:6] if p)
-    xds = moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")[:digits]
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        # 00010101000000 in Paris time is in year 0 in UTC: not a representable date.
+        raise ValueError("it falls outside the years 0001 to 9999 once converted to UTC") \
+            from None
+    # strftime("%Y") drops the zero padding of years before 1000 on glibc.
+    xds = (f"{utc.year:04d}{utc.month:02d}{utc.day:02d}"
+           f"{utc.hour:02d}{utc.minute:02d}{utc.second:02d}")[:digits]
     spec = "microseconds" if fraction else "seconds"
     return Timestamp(xds, moment.isoformat(timespec=spec), moment if parts[5] else None)
 

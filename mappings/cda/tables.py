@@ -1,66 +1,118 @@
 """Code tables for CDA R2 to XDS and FHIR (data only).
 
-Sources, all published by the ANS in the "Nomenclatures des Objets de
-Santé" (NOS) and the Terminologies de Santé implementation guide:
+The ANS correspondence tables and value sets are data files under
+``mappings/cda/data``, one per published table, each carrying its name, OID,
+canonical URL and version; they are read once, at first use:
 
-* ``ASS_A11-CorresModeleCDA-XdsFormatCode-CISIS`` (urn:oid:1.2.250.1.213.1.1.4.331):
-  when the CDA body is structured, formatCode comes from the document's
-  templateId (the CDA model);
-* ``ASS_A12-CorresMediaTypeCDANonStructure-XdsFormatCode-CISIS``: when the
-  body is a nonXMLBody, formatCode comes from ``nonXMLBody/text/@mediaType``;
-* ``JDV_J10-XdsFormatCode-CISIS`` / ``JDV_J60-FormatCode-DMP``: the value
-  sets those codes belong to, with their code systems ``TRE_A11-IheFormatCode``
-  (1.3.6.1.4.1.19376.1.2.3) and ``TRE_A06-FormatCodeComplementaire``
-  (1.2.250.1.213.1.1.4.2.282);
-* ``ASS_X04-CorrespondanceType-Classe-CISIS``: classCode (``TRE_A03-ClasseDocument``,
-  1.2.250.1.213.1.1.4.1) deduced from the document type (``ClinicalDocument/code``).
-  Only the types the hub routes today are listed; others get no classCode.
+* ``ASS_A11-CorresModeleCDA-XdsFormatCode-CISIS`` (OID 1.2.250.1.213.1.1.4.331):
+  formatCode of a structured body from the document's templateId (the CDA
+  model). Two published versions are kept, 20260629120000 (ans.fr.terminologies
+  1.12.0) and 5.0.0 (1.6.0): each lists models the other does not (TROD, FT-SU,
+  FR-SU only in 5.0.0; CVA, PPS-PAERPA, DLU-DOM, MSO only in 20260629120000),
+  and a document written under either version is filed;
+* ``ASS_A12-CorresMediaTypeCDANonStructure-XdsFormatCode-CISIS``: formatCode of
+  a nonXMLBody from ``nonXMLBody/text/@mediaType``;
+* ``ASS_X04-CorrespondanceType-Classe-CISIS`` (OID 1.2.250.1.213.1.1.4.249):
+  classCode (``TRE_A03-ClasseDocument``) from the typeCode (``ClinicalDocument/code``);
+* ``JDV_J06-XdsClassCode-CISIS``, ``JDV_J07-XdsTypeCode-CISIS``,
+  ``JDV_J10-XdsFormatCode-CISIS``: the value sets of classCode (with the
+  displays), typeCode (with the displays) and formatCode.
+
+formatCode systems: ``TRE_A11-IheFormatCode`` (1.3.6.1.4.1.19376.1.2.3) and
+``TRE_A06-FormatCodeComplementaire`` (1.2.250.1.213.1.1.4.2.282), as the
+ConceptMap group of each row says.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Final
 
-# -- formatCode ---------------------------------------------------------------
+# -- the ANS tables -------------------------------------------------------------
 
 IHE_FORMAT_SYSTEM: Final = "1.3.6.1.4.1.19376.1.2.3"
 FR_FORMAT_SYSTEM: Final = "1.2.250.1.213.1.1.4.2.282"
+CLASS_SYSTEM: Final = "1.2.250.1.213.1.1.4.1"
+LOINC: Final = "2.16.840.1.113883.6.1"
+TYPE_DOC_COMPLEMENTAIRE: Final = "1.2.250.1.213.1.1.4.12"
+"""``TRE_A05-TypeDocComplementaire``: the typeCodes of J07 that are not LOINC."""
 
-CISIS_MODEL_FORMAT_CODES: Final[dict[str, str]] = {
-    # CI-SIS models (templateId 1.2.250.1.213.1.1.1.x), ASS_A11
-    "1.2.250.1.213.1.1.1.55": "urn:ihe:lab:xd-lab:2008",  # BIO-CR-BIO
-    "1.2.250.1.213.1.1.1.45": "urn:ihe:rad:CDA:ImagingReportStructuredHeadings:2013",  # IMG-CR-IMG
-    "1.2.250.1.213.1.1.1.29": "urn:asip:ci-sis:ldl-ses:2017",  # LDL-SES
-    "1.2.250.1.213.1.1.1.21": "urn:asip:ci-sis:ldl-ees:2017",  # LDL-EES
-    "1.2.250.1.213.1.1.1.13": "urn:asip:ci-sis:vsm:2012",  # VSM
-    "1.2.250.1.213.1.1.1.22": "urn:asip:ci-sis:dlu:2015",  # DLU
-    "1.2.250.1.213.1.1.1.37": "urn:asip:ci-sis:vac:2019",  # VAC
-    "1.2.250.1.213.1.1.1.46": "urn:asip:ci-sis:vac-note:2021",  # VAC-NOTE
-    "1.2.250.1.213.1.1.1.39": "urn:ihe:pharm:pre:2010",  # PRE
-    "1.2.250.1.213.1.1.1.54": "urn:ihe:pharm:dis:2010",  # DIS
-    "1.2.250.1.213.1.1.1.40": "urn:asip:ci-sis:cr-anest:2020",  # CR-ANEST
-    "1.2.250.1.213.1.1.1.41": "urn:asip:ci-sis:cr-cpa:2020",  # CR-CPA
-    "1.2.250.1.213.1.1.1.47": "urn:ans:ci-sis:img-da:2022",  # IMG-DA
-    "1.2.250.1.213.1.1.1.51": "urn:ihe:pcc:ips:2020",  # IPS
-    "1.2.250.1.213.1.1.1.52": "urn:ans:ci-sis:bio-ep-bio:2022",  # BIO-EP-BIO
-    "1.2.250.1.213.1.1.1.57": "urn:ihe:palm:apsr:2016",  # APSR
-}
-"""templateId of a CI-SIS model -> formatCode (ASS_A11). Checked before the IHE ones."""
+XDS_SD_TEMPLATE: Final = "1.3.6.1.4.1.19376.1.2.20"
+"""IHE XDS-SD: the model of every CDA level 1 document (TRE_R221)."""
 
-IHE_MODEL_FORMAT_CODES: Final[dict[str, str]] = {
-    "1.3.6.1.4.1.19376.1.3.3": "urn:ihe:lab:xd-lab:2008",  # IHE PALM XD-LAB
-    "1.3.6.1.4.1.19376.1.8.1.1.1": "urn:ihe:pat:apsr:all:2010",  # IHE APSR generic
-}
-"""templateId of an IHE content profile -> formatCode (ASS_A11)."""
 
-MEDIA_TYPE_FORMAT_CODES: Final[dict[str, str]] = {
-    "application/pdf": "urn:ihe:iti:xds-sd:pdf:2008",
-    "text/plain": "urn:ihe:iti:xds-sd:text:2008",
-    "text/rtf": "urn:ihe:iti-fr:xds-sd:rtf:2010",
-    "image/jpeg": "urn:ihe:iti-fr:xds-sd:jpeg:2010",
-    "image/tiff": "urn:ihe:iti-fr:xds-sd:tiff:2010",
-}
-"""nonXMLBody/text/@mediaType -> formatCode (ASS_A12)."""
+@dataclass(frozen=True, slots=True)
+class FormatRow:
+    """One row of ASS_A11: a CDA model's formatCode, its code system, the table version."""
+
+    code: str
+    system: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The ANS tables as loaded from ``mappings/cda/data`` (see the module docstring)."""
+
+    model_formats: dict[str, FormatRow]
+    media_type_formats: dict[str, str]
+    class_by_type: dict[str, str]
+    class_displays: dict[str, str]
+    type_displays: dict[str, str]
+    format_codes: frozenset[str]
+    versions: dict[str, str]
+
+
+def _read(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        resources.files("mappings.cda").joinpath("data", f"{name}.json").read_text("utf-8"))
+    return data
+
+
+def _model_formats(table: dict[str, Any]) -> dict[str, FormatRow]:
+    # Versions are listed newest first: a templateId takes the formatCode of
+    # the newest version that lists it.
+    rows: dict[str, FormatRow] = {}
+    for version in table["versions"]:
+        for group in version["group"]:
+            if group["source"].endswith("TRE-R221-ModeleDocumentCDANonStructure"):
+                continue  # level 1: the formatCode depends on the mediaType (ASS_A12)
+            for template, code in group["element"]:
+                rows.setdefault(template, FormatRow(code, group["target_oid"], version["version"]))
+    return rows
+
+
+def _concepts(value_set: dict[str, Any]) -> dict[str, str]:
+    return {code: display for include in value_set["include"]
+            for code, display in include["concept"]}
+
+
+@cache
+def ans_tables() -> Tables:
+    """The ANS tables, read once from the package data."""
+    a11 = _read("ASS_A11-CorresModeleCDA-XdsFormatCode-CISIS")
+    a12 = _read("ASS_A12-CorresMediaTypeCDANonStructure-XdsFormatCode-CISIS")
+    x04 = _read("ASS_X04-CorrespondanceType-Classe-CISIS")
+    j06 = _read("JDV_J06-XdsClassCode-CISIS")
+    j07 = _read("JDV_J07-XdsTypeCode-CISIS")
+    j10 = _read("JDV_J10-XdsFormatCode-CISIS")
+    class_by_type = {code: target for group in x04["group"]
+                     if group["target_oid"] == CLASS_SYSTEM for code, target in group["element"]}
+    versions = {a11["table"]: ", ".join(v["version"] for v in a11["versions"])}
+    versions |= {t["table"]: t["version"] for t in (a12, x04, j06, j07, j10)}
+    return Tables(
+        model_formats=_model_formats(a11),
+        media_type_formats=dict(a12["element"]),
+        class_by_type=class_by_type,
+        class_displays=_concepts(j06),
+        type_displays=_concepts(j07),
+        format_codes=frozenset(c for i in j10["include"] for c in i["concept"]),
+        versions=versions,
+    )
+
 
 FORMAT_DISPLAYS: Final[dict[str, str]] = {
     "urn:ihe:lab:xd-lab:2008": "Compte rendu structuré d'examens de biologie médicale",
@@ -69,21 +121,7 @@ FORMAT_DISPLAYS: Final[dict[str, str]] = {
     "urn:ihe:iti:xds-sd:pdf:2008": "Document à corps non structuré en Pdf/A-1",
     "urn:ihe:iti:xds-sd:text:2008": "Document à corps non structuré en texte brut",
 }
-
-# -- classCode ----------------------------------------------------------------
-
-CLASS_SYSTEM: Final = "1.2.250.1.213.1.1.4.1"
-
-CLASS_CODES_BY_TYPE: Final[dict[str, tuple[str, str]]] = {
-    "11502-2": ("10", "Compte rendu"),  # CR d'examens biologiques
-    "18748-4": ("10", "Compte rendu"),  # CR d'imagerie médicale
-    "11490-0": ("10", "Compte rendu"),  # Lettre de liaison à la sortie
-    "11488-4": ("10", "Compte rendu"),  # CR de consultation
-    "34112-3": ("10", "Compte rendu"),  # CR d'hospitalisation
-    "60591-5": ("11", "Synthèse"),  # Synthèse médicale (VSM)
-    "57833-6": ("42", "Prescription"),  # Prescription de médicaments
-}
-"""LOINC document type -> (classCode, display) per ASS_X04 (TRE_A03-ClasseDocument)."""
+"""Displays of a few formatCodes (JDV_J10 publishes codes without displays)."""
 
 # -- identifiers --------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from hub.repository.bench_data import nir
 from tests.e2e.api import HubApi
 from tests.e2e.clients import send
 from tests.hub.repository.documents import INS_TEST, IPP, IPP_AUTHORITY, cda, oru
+from tests.mappings.cda.models import auto_presentable, model_document
 from tests.support.hubproc import (
     REPO_ROOT,
     HubProcess,
@@ -386,7 +387,8 @@ def searchable(docs: Docs) -> tuple[str, dict[str, str]]:
 @pytest.mark.parametrize(("params", "expected"), [
     ({"type": "http://loinc.org|18748-4"}, ["imaging"]),
     ({"type": "11502-2,11490-0"}, ["lab", "letter"]),
-    ({"category": "10"}, ["lab", "imaging", "letter"]),
+    ({"category": "10"}, ["lab", "letter"]),
+    ({"category": "31"}, ["imaging"]),  # ASS_X04: 18748-4 is of class 31, Imagerie médicale
     ({"category": "99"}, []),
     ({"format": "urn:ihe:iti:xds-sd:text:2008"}, ["lab", "imaging", "letter"]),
     ({"facility": "SA07"}, ["imaging"]),
@@ -492,3 +494,82 @@ def test_cli_sends_lists_shows_and_gets_documents(docs: Docs, tmp_path: Path) ->
     assert json.loads(shown.stdout)["id"] == doc_id
     got = hub_cli(docs, "documents", "get", doc_id)
     assert got.returncode == 0 and got.stdout == files[0].read_bytes()
+
+
+# -- mapping failures and the CI-SIS catalogue ----------------------------------------
+
+ODD_DATE = "00010101000000"
+
+
+async def test_an_odd_cda_date_over_http_is_a_422_and_the_connection_stays_usable(
+        docs: Docs, mhd: httpx.AsyncClient) -> None:
+    ins = new_ins()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=docs.hub.base_url, headers=docs.hub.headers,
+                                 limits=limits, timeout=20) as http:
+        refused = await http.post("/documents", content=cda(new_uid(), ins=ins,
+                                                            effective=ODD_DATE))
+        filed = await http.post("/documents", content=cda(new_uid(), ins=ins))
+        outcome = await http.post("/fhir/Binary", content=cda(new_uid(), ins=ins,
+                                                              effective=ODD_DATE),
+                                  headers={"Content-Type": "application/xml"})
+        again = await http.post("/documents", content=cda(new_uid(), ins=ins))
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert f"@value '{ODD_DATE}' is not a valid timestamp" in error
+    assert "/ClinicalDocument/effectiveTime" in error
+    assert filed.status_code == 201 and again.status_code == 201
+    assert outcome.status_code == 422
+    issue = OperationOutcome.model_validate(outcome.json()).issue[0]
+    assert issue.expression == ["/ClinicalDocument/effectiveTime"]
+    assert len(await find(mhd, ins)) == 2
+
+
+async def test_an_odd_cda_date_in_iti65_is_refused_naming_the_entry(
+        mhd: httpx.AsyncClient) -> None:
+    bundle = provide_bundle([cda(new_uid(), ins=new_ins(), effective=ODD_DATE)])
+    response = await mhd.post("/", json=bundle)
+    assert response.status_code in (400, 422), response.text
+    diagnostics = OperationOutcome.model_validate(response.json()).issue[0].diagnostics or ""
+    assert ODD_DATE in diagnostics and "effectiveTime" in diagnostics
+
+
+async def test_an_odd_cda_date_over_mllp_parks_the_repository_delivery_with_the_reason(
+        docs: Docs, api: HubApi) -> None:
+    ins = new_ins()
+    document = cda(new_uid(), ins=ins, effective=ODD_DATE)
+    reply = await send(docs.hub.mllp_port, oru([document], control_id="ODD-1", ins=ins))
+    assert reply.code == "CA"
+    record = await api.wait_status("ODD-1", "parked")
+    (parked,) = [d for d in record["deliveries"] if d["destination"] == "repository"]
+    assert parked["status"] == "parked"
+    assert f"@value '{ODD_DATE}' is not a valid timestamp" in parked["last_error"]
+
+
+CATALOGUE = [  # a handful of ASS_A11 models, each with the typeCode of its volet
+    ("1.2.250.1.213.1.1.1.36", "34133-9", "urn:asip:ci-sis:hr:2019", "11"),  # CNAM-HR
+    ("1.2.250.1.213.1.1.1.40", "77436-4", "urn:asip:ci-sis:cr-anest:2020", "10"),  # ANEST
+    ("1.2.250.1.213.1.1.1.15", "11490-0", "urn:asip:ci-sis:aunv:2013", "10"),  # AVC-AUNV
+    ("1.2.250.1.213.1.1.1.37", "87273-9", "urn:asip:ci-sis:vac:2019", "52"),  # VAC
+    ("1.2.250.1.213.1.1.1.59", "96173-0", "urn:ans:ci-sis:trod:2024", "52"),  # BIO-TROD
+    ("1.2.250.1.213.1.1.1.45", "18748-4",
+     "urn:ihe:rad:CDA:ImagingReportStructuredHeadings:2013", "31"),  # IMG-CR-IMG
+]
+
+
+async def test_documents_of_catalogue_models_are_filed_and_found_by_iti67(
+        docs: Docs, mhd: httpx.AsyncClient) -> None:
+    ins = new_ins()
+    uploads = [(model_document(t, unique_id=new_uid(), type_code=type_code, ins=ins),
+                fmt, cls) for t, type_code, fmt, cls in CATALOGUE]
+    uploads.append((auto_presentable(model_document(
+        "1.2.250.1.213.1.1.1.55", unique_id=new_uid(), type_code="11502-2", ins=ins)),
+        "urn:ihe:lab:xd-lab:2008", "10"))
+    async with httpx.AsyncClient(base_url=docs.hub.base_url, headers=docs.hub.headers) as http:
+        for content, _, _ in uploads:
+            answer = await http.post("/documents", content=content)
+            assert answer.status_code == 201, answer.text
+    found = await wait_found(mhd, ins, len(uploads), _count="50")
+    filed = {(d["content"][0]["format"]["code"], d["category"][0]["coding"][0]["code"])
+             for d in found}
+    assert filed == {(fmt, cls) for _, fmt, cls in uploads}

@@ -90,4 +90,4 @@ def filing(content: bytes, action: Action = Action.INITIAL, *,
                   visibility or Visibility(), strict_replacement=strict)
 
 
-SUBMISSION = Submission("test", "SIL_TEST|LABO-TEST")
+SUBMISSION = Submission("test", "1.2.250.1.999.42.9")

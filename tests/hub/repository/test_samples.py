@@ -1,11 +1,14 @@
-"""The published CI-SIS samples go into the repository and are found again.
+"""The published CI-SIS samples, and the project's own CDA fixtures, are filed and found again.
 
 Every CDA document under ``../shared/samples`` is filed as an HTTP upload
 would file it, and every ORU/MDM document flow (initial transmission, then
 replacement, then deletion, in each sample folder) as the ``repository``
 destination does; each filed document is then found by its patient with the
-type, format and subject of its header. Runs on SQLite only (the service
-tests cover PostgreSQL).
+type, format and subject of its header. The project's fixtures of the same
+shapes (``tests/data/cda-mappings``: CR-BIO level 3 and level 1, level 1 PDF
+and text, CR-IMG, LDL-SES) and a document of every CDA model of ASS_A11 are
+filed the same way, so that a clone without ``../shared`` tests them too.
+Runs on SQLite only (the service tests cover PostgreSQL).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hub.db.engine import Database
 from hub.errors import MappingError, ParseError
 from hub.hl7.er7 import parse
 from hub.patients import SelfOnlyDirectory
+from hub.repository.bench_data import nir
 from hub.repository.destination import filing_of
 from hub.repository.iti65 import cda_patient
 from hub.repository.model import (
@@ -32,18 +36,27 @@ from hub.repository.model import (
 from hub.repository.search import Access, Criteria, Reader
 from hub.repository.store import Repository
 from mappings.cda import map_cda
+from mappings.cda.tables import ans_tables
 from mappings.hl7v2 import map_document_message
+from tests.mappings.cda.models import auto_presentable, model_document
 from tests.support.databases import sqlite_url
 
 SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
+FIXTURES = Path(__file__).resolve().parents[2] / "data" / "cda-mappings"
 ORDER = ("transmission", "initial", "remplacement", "suppression")
 
 
 @pytest.fixture
-async def repository(tmp_path: Path) -> AsyncIterator[Repository]:
-    """A repository on a fresh SQLite database."""
+async def repository(own_repository: Repository) -> Repository:
+    """The repository, for the cases that read ``../shared/samples`` (skipped without it)."""
     if not SAMPLES.is_dir():
         pytest.skip("../shared/samples absent: published-sample cases skipped")
+    return own_repository
+
+
+@pytest.fixture
+async def own_repository(tmp_path: Path) -> AsyncIterator[Repository]:
+    """A repository on a fresh SQLite database."""
     db = await Database.open(sqlite_url(tmp_path))
     try:
         await db.upgrade()
@@ -122,3 +135,32 @@ async def test_every_sample_document_flow_is_filed_and_found(repository: Reposit
                 f"{entry.type_code.code} {entry.format_code.code}", path
             filed_count += 1
     assert filed_count >= 5
+
+
+async def _file_and_find(repository: Repository, content: bytes, name: str) -> None:
+    mapping = map_cda(content)
+    filing = Filing(mapping, content, cda_patient(mapping))
+    await repository.file([filing], Submission("fixtures", name))
+    entry = mapping.entry
+    assert found_value(await found(repository, filing), entry.unique_id) == \
+        f"{entry.type_code.code} {entry.format_code.code}", name
+
+
+async def test_every_project_cda_fixture_is_filed_and_found(
+        own_repository: Repository) -> None:
+    files = sorted(FIXTURES.glob("*.xml"))
+    assert len(files) >= 6
+    for path in files:
+        await _file_and_find(own_repository, path.read_bytes(), path.name)
+
+
+async def test_a_document_of_every_catalogue_model_is_filed_and_found(
+        own_repository: Repository) -> None:
+    models = sorted(ans_tables().model_formats)
+    for number, template in enumerate(models):
+        document = model_document(template, unique_id=f"1.2.250.1.999.42.62.{number}",
+                                  ins=nir(f"2850663{number:06d}"))
+        await _file_and_find(own_repository, document, template)
+    document = auto_presentable(model_document(
+        "1.2.250.1.213.1.1.1.55", unique_id="1.2.250.1.999.42.63.1", type_code="11502-2"))
+    await _file_and_find(own_repository, document, "auto-presentable")
