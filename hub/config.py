@@ -298,6 +298,44 @@ class PipelineSettings(_Model):
     )
 
 
+class OidcSettings(_Model):
+    """An OpenID Connect issuer whose bearer tokens identify people (Pro Santé Connect,
+    Keycloak): its JWKS verifies the signature; claims map to roles."""
+
+    issuer: str = Field(description="the `iss` the tokens carry (https://...)")
+    audience: str = Field(description="the `aud` the tokens must name (this hub's client id)")
+    jwks_uri: str | None = Field(
+        None, description="the issuer's JWKS URL; default: from its "
+        "/.well-known/openid-configuration")
+    roles_claim: str = Field("roles", description="claim (dotted path) holding role names")
+    role_map: dict[str, list[str]] = Field(
+        default_factory=dict, description="claim value -> hub roles; unmapped values ignored")
+    leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew allowed on exp/nbf")
+
+
+class AuthSettings(_Model):
+    """Who may call the HTTP interfaces (users, clients, OpenID Connect)."""
+
+    oidc: OidcSettings | None = Field(None, description="accept this issuer's bearer tokens")
+    session_ttl_s: float = Field(
+        8 * 3600, gt=0, description="an operator's login session lasts this long")
+
+
+class SyslogSettings(_Model):
+    """An IHE ATNA audit record repository: RFC 5424 syslog over TLS (RFC 5425)."""
+
+    host: str = Field(description="collector address")
+    port: int = Field(6514, ge=1, le=65535, description="collector port (6514: syslog-tls)")
+    tls: TlsSettings = Field(default_factory=TlsSettings, description="client TLS material")
+
+
+class AuditSettings(_Model):
+    """The audit trail of accesses to patient data and administrative actions."""
+
+    syslog: SyslogSettings | None = Field(
+        None, description="also export every record to this ATNA repository")
+
+
 class Settings(_Model):
     """Everything the hub reads at start."""
 
@@ -325,6 +363,8 @@ class Settings(_Model):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     mssante: MssanteSettings = Field(default_factory=MssanteSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     components: list[str] = Field(
         default_factory=list,
         description="services plugged into the spine, started in this order",
