@@ -20,19 +20,22 @@ from hub.config import Settings
 from hub.db.engine import Database
 from hub.delivery import DeliveryWorker, delivery_job, delivery_queue
 from hub.errors import ConfigError, HubError
-from hub.intake import INGRESS, INTERNAL_SOURCES, Intake, SourceResolver, ingress_message
+from hub.intake import INGRESS, Intake, SourceResolver, ingress_message
 from hub.journal import Journal
 from hub.metrics import Metrics
 from hub.patients import PatientDirectory, SelfOnlyDirectory
 from hub.pipeline import Pipeline
 from hub.registry import (
+    COMPONENT_DESTINATION_TYPES,
     create_broker,
     create_components,
     create_destination,
     create_mllp_listener,
 )
+
+__all__ = ["Hub", "load_engine", "resolve_admin_token"]
+from hub.preflight import checked_engine, load_engine
 from hub.routing.engine import RoutingEngine
-from hub.routing.loader import load_routes
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +56,14 @@ def resolve_admin_token(settings: Settings) -> str:
     return token
 
 
-def load_engine(settings: Settings) -> RoutingEngine:
-    """Load and validate the route files against the configured destinations."""
-    routes = load_routes(
-        settings.routes_dir,
-        known_destinations=set(settings.destinations),
-        known_sources={s.name for s in settings.sources} | {s.name for s in settings.dicom.sources}
-        | {"default", *INTERNAL_SOURCES},
-    )
-    return RoutingEngine(routes)
+def _check_served_types(components: list[Component]) -> None:
+    """Each built component serves the destination types the registry says it does."""
+    for component in components:
+        listed = set(COMPONENT_DESTINATION_TYPES.get(component.name, ()))
+        if set(component.destination_types()) != listed:
+            raise HubError(f"component {component.name!r} serves destination types "
+                           f"{sorted(component.destination_types())}, the registry lists "
+                           f"{sorted(listed)} (hub.registry.COMPONENT_DESTINATION_TYPES)")
 
 
 class Hub:
@@ -93,7 +95,7 @@ class Hub:
     async def start(self) -> None:
         """Open storage, migrate, start the workers, then the listeners."""
         s = self.settings
-        engine = self.router = load_engine(s)
+        engine = self.router = checked_engine(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = await Database.open(s.effective_database_url)
         await self.db.upgrade()
@@ -112,6 +114,7 @@ class Hub:
         await self.intake.load_known_keys()
         self.intake.start()
         self.components = create_components(self, s.components)
+        _check_served_types(self.components)
         for component in self.components:
             await component.start()
         await self._start_workers(engine)
@@ -297,15 +300,16 @@ class Hub:
         return out[:limit]
 
     async def redrive(self, destination: str | None = None,
-                      keys: list[str] | None = None) -> int:
-        """Put parked deliveries back in their queue; returns how many."""
+                      keys: list[str] | None = None) -> tuple[int, set[str]]:
+        """Put parked deliveries back in their queue: how many, and the keys found parked."""
         assert self.broker and self.db and self.journal
-        total = 0
+        total, found = 0, set[str]()
         for name in [destination] if destination else list(self.workers):
             parked = await self.broker.parked(delivery_queue(name), 100_000)
             chosen = [p for p in parked if keys is None or p.message_id in keys]
             if not chosen:
                 continue
+            found.update(p.message_id for p in chosen)
             await self.db.committer.run(*[
                 self.journal.event(p.headers.get("message_id", p.message_id), "redriven",
                                    destination=name, detail=p.reason)
@@ -313,5 +317,5 @@ class Hub:
             ])
             total += await self.broker.redrive(delivery_queue(name),
                                                [p.message_id for p in chosen])
-        return total
+        return total, found
 

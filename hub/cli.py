@@ -3,6 +3,7 @@
 ::
 
     hub [--config hub.yaml] run
+    hub init [DIR] [--force]
     hub config check
     hub routes check [--message FILE] [--source NAME]
     hub db upgrade
@@ -40,7 +41,7 @@ from rich.table import Table
 
 from hub.app import Hub
 from hub.cli_admin import list_queues, messages_app, parked_app
-from hub.cli_checks import config_app, db_app, routes_app
+from hub.cli_checks import config_app, db_app, init_directory, routes_app
 from hub.cli_common import CliState, err, fail, out, print_json_line, settings_of
 from hub.cli_documents import documents_app  # also adds `hub send cda`
 from hub.cli_send import send_app
@@ -71,6 +72,7 @@ app.add_typer(bench_app, name="bench")
 for _name, _ref in CLI_COMMANDS.items():
     app.add_typer(resolve(_ref), name=_name)
 app.command("queues")(list_queues)
+app.command("init")(init_directory)
 
 
 @app.callback()

@@ -9,6 +9,7 @@ wrote; the CLI only reads it, never creates one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
 
@@ -38,11 +39,16 @@ messages_app = typer.Typer(help="Search, show and replay journaled messages.",
 parked_app = typer.Typer(help="Parked deliveries: list and redrive.", no_args_is_help=True)
 
 
+def token_file(settings: Settings) -> Path:
+    """Where the hub writes the token it generates: ``<data_dir>/admin.token``, absolute."""
+    return (settings.data_dir / "admin.token").resolve()
+
+
 def read_token(settings: Settings) -> str | None:
     """The admin token from the settings (``$HUB_ADMIN_TOKEN``) or the hub's token file."""
     if settings.admin_token:
         return settings.admin_token
-    path = settings.data_dir / "admin.token"
+    path = token_file(settings)
     try:
         return path.read_text(encoding="utf-8").strip() or None
     except FileNotFoundError:
@@ -98,8 +104,9 @@ def client_for(ctx: typer.Context, url: str | None) -> AdminClient:
     settings = settings_of(ctx)
     token = read_token(settings)
     if token is None:
-        fail("no admin token: set HUB_ADMIN_TOKEN or admin_token, or start the hub once so "
-             f"that it writes {settings.data_dir / 'admin.token'}")
+        fail(f"no admin token: {token_file(settings)} does not exist and neither "
+             "HUB_ADMIN_TOKEN nor admin_token is set; run this command where the hub runs "
+             "(its hub.yaml and data_dir), or pass --config, or set HUB_ADMIN_TOKEN", REFUSED)
     return AdminClient(url or http_base_url(settings.http.host, settings.http.port), token)
 
 
@@ -118,6 +125,8 @@ def _cells(row: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
 
 _WHOLE = frozenset({"id", "key"})
 _FOLDED = frozenset({"detail", "reason", "last error"})
+_SHORT = {"status": 9, "ack": 3, "attempts": 8}
+"""Short values never cut, with their width: the longest status, ``delivered``, has 9."""
 
 
 def _table(title: str | None, columns: Sequence[str]) -> Table:
@@ -128,6 +137,8 @@ def _table(title: str | None, columns: Sequence[str]) -> Table:
             table.add_column(name, no_wrap=True, min_width=20)
         elif name in _FOLDED:
             table.add_column(name, overflow="fold")
+        elif name in _SHORT:
+            table.add_column(name, no_wrap=True, min_width=_SHORT[name])
         else:
             table.add_column(name)
     return table
@@ -278,6 +289,11 @@ def redrive_parked(
     body = {"destination": destination, "keys": key or None}
     result = client_for(ctx, url).json("POST", "/api/parked/redrive", json=body)
     out.print(f"redriven: {result['redriven']}")
+    missing = result.get("not_parked") or []
+    if missing:
+        where = f" of destination {destination}" if destination else ""
+        fail(f"no parked delivery{where} has the key {', '.join(missing)} "
+             "(see 'hub parked list')", REFUSED)
 
 
 def list_queues(

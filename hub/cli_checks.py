@@ -13,10 +13,18 @@ from rich.table import Table
 from hub.app import load_engine
 from hub.cli_common import err, fail, mask_url, out, settings_of, state_of
 from hub.cli_send import split_messages
-from hub.config import FileDestination, MllpDestination, Settings
+from hub.config import (
+    SHIPPED_CONFIG,
+    SHIPPED_ROUTES,
+    FileDestination,
+    MllpDestination,
+    Settings,
+    config_file,
+)
 from hub.db.engine import Database
 from hub.errors import ConfigError, ParseError
 from hub.hl7.er7 import Message, parse
+from hub.preflight import SettingsProblems, check_settings
 from hub.routing.engine import Decision, RoutingEngine
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
@@ -30,6 +38,14 @@ def engine_of(settings: Settings) -> RoutingEngine:
         return load_engine(settings)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def _routes_line(settings: Settings, engine: RoutingEngine) -> str:
+    where = ("shipped with the hub" if settings.routes_dir == SHIPPED_ROUTES
+             else str(settings.routes_dir))
+    disabled = len(engine.disabled)
+    return (f"{len(engine.routes) - disabled} in {where}"
+            + (f" ({disabled} disabled)" if disabled else ""))
 
 
 def _listener(enabled: bool, host: str, port: int, tls: bool = False) -> str:
@@ -54,9 +70,11 @@ def _admin_token(settings: Settings) -> str:
     return "generated into <data_dir>/admin.token at first start"
 
 
-def summary_table(settings: Settings, routes: int, origin: str) -> Table:
+def summary_table(settings: Settings, engine: RoutingEngine, origin: str) -> Table:
     """What the hub would start with (no secret is shown)."""
     table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # paths and URLs whole, folded on narrow terminals
     rows = [
         ("configuration", origin),
         ("data_dir", str(settings.data_dir)),
@@ -67,7 +85,8 @@ def summary_table(settings: Settings, routes: int, origin: str) -> Table:
         ("database", mask_url(settings.effective_database_url)),
         ("admin token", _admin_token(settings)),
         ("sources", ", ".join(s.name for s in settings.sources) or "(none: all are 'default')"),
-        ("routes", f"{routes} in {settings.routes_dir}"),
+        ("components", ", ".join(settings.components) or "(none)"),
+        ("routes", _routes_line(settings, engine)),
     ]
     rows += [(f"destination {name}", _destination(d))
              for name, d in settings.destinations.items()]
@@ -78,13 +97,22 @@ def summary_table(settings: Settings, routes: int, origin: str) -> Table:
 
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
-    """Validate the settings and the route files; print what the hub would use."""
+    """Validate the settings and the route files as ``hub run`` does; list every problem."""
     settings = settings_of(ctx)
-    engine = engine_of(settings)
-    config = state_of(ctx).config
-    origin = str(config) if config else "hub.yaml (if present) + HUB_* environment"
+    engine, problems = check_settings(settings)
+    if problems or engine is None:
+        fail(str(SettingsProblems(problems)))
+    origin = f"{_origin(state_of(ctx).config)} + HUB_* environment"
     out.print("[green]configuration OK[/green]")
-    out.print(summary_table(settings, len(engine.routes), origin))
+    out.print(summary_table(settings, engine, origin))
+
+
+def _origin(config: Path | None) -> str:
+    try:
+        path = config_file(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    return "hub.yaml shipped with the hub" if path == SHIPPED_CONFIG else str(path.resolve())
 
 
 def _print_decision(decision: Decision) -> None:
@@ -167,3 +195,21 @@ def db_upgrade(ctx: typer.Context) -> None:
     except Exception as exc:  # any driver's error: report it, the operator fixes the URL
         fail(f"cannot upgrade {mask_url(url)}: {type(exc).__name__}: {exc}")
     out.print(f"database {escape(mask_url(url))} at revision {revision}")
+
+
+def init_directory(
+    directory: Annotated[Path, typer.Argument(help="where to write hub.yaml and routes/")] = Path(),
+    force: Annotated[bool, typer.Option(help="overwrite files that exist")] = False,
+) -> None:
+    """Write the shipped ``hub.yaml`` and route files into DIRECTORY, to edit and run from."""
+    shipped = [(SHIPPED_CONFIG, directory / "hub.yaml")] + [
+        (path, directory / "routes" / path.name)
+        for path in sorted(SHIPPED_ROUTES.iterdir()) if path.suffix in (".yaml", ".md")]
+    existing = [str(target) for _, target in shipped if target.exists()]
+    if existing and not force:
+        fail(f"not overwriting {', '.join(existing)} (use --force)")
+    (directory / "routes").mkdir(parents=True, exist_ok=True)
+    for source, target in shipped:
+        target.write_bytes(source.read_bytes())
+    out.print(f"wrote {directory / 'hub.yaml'} and {len(shipped) - 1} files in "
+              f"{directory / 'routes'}; start with: cd {directory} && hub run")

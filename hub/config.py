@@ -300,6 +300,44 @@ class PipelineSettings(_Model):
     )
 
 
+class OidcSettings(_Model):
+    """An OpenID Connect issuer whose bearer tokens identify people (Pro Santé Connect,
+    Keycloak): its JWKS verifies the signature; claims map to roles."""
+
+    issuer: str = Field(description="the `iss` the tokens carry (https://...)")
+    audience: str = Field(description="the `aud` the tokens must name (this hub's client id)")
+    jwks_uri: str | None = Field(
+        None, description="the issuer's JWKS URL; default: from its "
+        "/.well-known/openid-configuration")
+    roles_claim: str = Field("roles", description="claim (dotted path) holding role names")
+    role_map: dict[str, list[str]] = Field(
+        default_factory=dict, description="claim value -> hub roles; unmapped values ignored")
+    leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew allowed on exp/nbf")
+
+
+class AuthSettings(_Model):
+    """Who may call the HTTP interfaces (users, clients, OpenID Connect)."""
+
+    oidc: OidcSettings | None = Field(None, description="accept this issuer's bearer tokens")
+    session_ttl_s: float = Field(
+        8 * 3600, gt=0, description="an operator's login session lasts this long")
+
+
+class SyslogSettings(_Model):
+    """An IHE ATNA audit record repository: RFC 5424 syslog over TLS (RFC 5425)."""
+
+    host: str = Field(description="collector address")
+    port: int = Field(6514, ge=1, le=65535, description="collector port (6514: syslog-tls)")
+    tls: TlsSettings = Field(default_factory=TlsSettings, description="client TLS material")
+
+
+class AuditSettings(_Model):
+    """The audit trail of accesses to patient data and administrative actions."""
+
+    syslog: SyslogSettings | None = Field(
+        None, description="also export every record to this ATNA repository")
+
+
 class Settings(_Model):
     """Everything the hub reads at start."""
 
@@ -315,7 +353,9 @@ class Settings(_Model):
     admin_token: str | None = Field(
         None, min_length=16, description="bearer token of the admin API; generated when unset"
     )
-    routes_dir: Path = Field(Path("routes"), description="directory of route YAML files")
+    routes_dir: Path = Field(
+        Path("routes"), description="directory of route YAML files; when unset, ./routes "
+        "if it exists, else the routes shipped with the hub")
     ins_test_mode: bool = Field(False, description="accept test/demo INS OIDs (.10, .11)")
     log_level: str = Field("INFO", description="logging level")
     log_patient_data: bool = Field(False, description="allow patient data in logs")
@@ -325,6 +365,8 @@ class Settings(_Model):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     mssante: MssanteSettings = Field(default_factory=MssanteSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     components: list[str] = Field(
         default_factory=list,
         description="services plugged into the spine, started in this order",
@@ -402,14 +444,48 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+SHIPPED = Path(__file__).parent / "defaults"
+"""The configuration shipped with the hub: ``hub.yaml`` and ``routes/``."""
+SHIPPED_CONFIG = SHIPPED / "hub.yaml"
+SHIPPED_ROUTES = SHIPPED / "routes"
+
+
+def config_file(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The settings file to read.
+
+    ``path`` when given (an absent file reads as empty: defaults and
+    environment only); else ``$HUB_CONFIG``, which must exist; else
+    ``./hub.yaml`` when present; else the ``hub.yaml`` shipped with the hub, so
+    that ``hub run`` works from any directory.
+    """
+    env = os.environ if environ is None else environ
+    if path is not None:
+        return path
+    if env.get("HUB_CONFIG"):
+        named = Path(env["HUB_CONFIG"])
+        if not named.is_file():
+            raise ConfigError(f"configuration file {named.resolve()} not found (HUB_CONFIG); "
+                              "`hub init DIR` writes the shipped one")
+        return named
+    local = Path("hub.yaml")
+    return local if local.is_file() else SHIPPED_CONFIG
+
+
 def load_settings(
     path: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Build the settings from ``path`` (default ``hub.yaml`` or ``$HUB_CONFIG``) and env."""
+    """Build the settings from :func:`config_file` and the environment.
+
+    ``routes_dir`` left unset means ``./routes`` when that directory exists,
+    else the routes shipped with the hub.
+    """
     env = os.environ if environ is None else environ
-    config_path = path or Path(env.get("HUB_CONFIG", "hub.yaml"))
+    config_path = config_file(path, env)
     tree = apply_env(read_yaml(config_path), env)
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         raise _format_validation(exc, f"configuration ({config_path.name} + HUB_* env)") from exc
+    if "routes_dir" not in settings.model_fields_set and not settings.routes_dir.is_dir():
+        settings = settings.model_copy(update={"routes_dir": SHIPPED_ROUTES})
+    return settings

@@ -72,9 +72,11 @@ class ParseError(MessageError):
         field: int | None = None,
         code: str = "207",
         reject: bool = False,
+        sequence: int = 1,
     ) -> None:
         super().__init__(message)
         self.segment = segment
+        self.sequence = sequence  # ERR-2.2: which occurrence of the segment
         self.field = field
         self.code = code
         # reject=True: the message cannot even be identified (MSH unusable):

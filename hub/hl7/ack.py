@@ -155,7 +155,7 @@ def _err(error: ParseError, encoding: Encoding) -> str:
     f, c = encoding.field, encoding.component
     location = ""
     if error.segment:
-        location = f"{escape(error.segment, encoding)}{c}1"
+        location = f"{escape(error.segment, encoding)}{c}{error.sequence}"
         if error.field is not None:
             location += f"{c}{error.field}"
     code = f"{error.code}{c}{HL7_TABLE_0357.get(error.code, '')}{c}HL70357"

@@ -69,11 +69,21 @@ _VALID_IDS: set[str] = set()
 """Segment ids already matched by ``_CODE`` (at most 36**3): a set lookup is cheaper."""
 
 
-def _quote(value: str) -> str:
-    """Quote a value for an error message, shortened when long."""
+def quote_value(value: str) -> str:
+    """Quote a value for an error message, shortened when long.
+
+    Not ``repr``: an error text travels in ERR-8, where HL7 escaping already
+    encodes a backslash (``\\E\\``); ``repr`` would double it first. Control
+    characters are shown as ``<0x0D>``, which cannot be mistaken for content.
+    """
     if len(value) > _QUOTE_LIMIT:
         value = value[:_QUOTE_LIMIT] + "..."
-    return repr(value)
+    return "'" + "".join(_visible(char) for char in value) + "'"
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    return f"<0x{code:02X}>" if code < 0x20 or code == 0x7F else char
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +326,7 @@ def detect_charset(data: bytes, default: str = "utf-8") -> str:
     else:
         reason = "is not a value of HL7 table 0211"
     raise ParseError(
-        f"MSH-18 is {_quote(raw.decode('ascii', 'replace'))}, which {reason}; "
+        f"MSH-18 is {quote_value(raw.decode('ascii', 'replace'))}, which {reason}; "
         f"expected one of {', '.join(CHARSETS)}",
         segment="MSH",
         field=18,
@@ -333,7 +343,8 @@ def _decode(data: bytes, codec: str, offset: int) -> str:
         context = data[max(0, exc.start - 20) : exc.end + 20].decode(codec, "replace")
         raise ParseError(
             f"MSH-18 charset {codec} cannot decode byte(s) {bad.hex(' ').upper()} at offset "
-            f"{offset + exc.start} (near {_quote(context)}): MSH-18 does not match the bytes sent",
+            f"{offset + exc.start} (near {quote_value(context)}): "
+            "MSH-18 does not match the bytes sent",
             segment="MSH",
             field=18,
             code="102",
@@ -356,7 +367,7 @@ def _read_encoding(msh: str) -> Encoding:
     distinct = len(set(characters + separator)) == len(characters) + 1
     if not 3 <= len(characters) <= 5 or not distinct:
         raise _reject(
-            f"MSH-2 is {_quote(characters)}, expected 4 distinct encoding characters "
+            f"MSH-2 is {quote_value(characters)}, expected 4 distinct encoding characters "
             f"other than the field separator, such as '^~\\&'",
             2,
             "102",
@@ -384,8 +395,8 @@ def _repair_or_reject(line: str, number: int, separator: str) -> str:
         _VALID_IDS.add(stripped[:3])
         return stripped
     raise ParseError(
-        f"line {number}: segment {_quote(line)} does not start with a segment id of "
-        f"3 characters A-Z 0-9 followed by {separator!r}",
+        f"line {number}: segment {quote_value(line)} does not start with a segment id of "
+        f"3 characters A-Z 0-9 followed by {quote_value(separator)}",
         segment=line[:3],
         code="100",
     )
@@ -401,23 +412,41 @@ def _check_header(message: Message) -> None:
         raise _reject("MSH-12 (version id) is empty", 12, "101")
 
 
+def _check_one_message(message: Message) -> None:
+    """One MSH, first: MLLP carries one message per block (HL7 MLLP release 2, 1.3).
+
+    A frame holding several messages is refused whole rather than split:
+    a sender waits for one ACK per frame, and answering the first message
+    only would leave the others unanswered and unstored.
+    """
+    for number, segment in enumerate(message.segments[1:], 2):
+        if segment.id == "MSH":
+            raise ParseError(
+                f"segment {number} is a second MSH (control id "
+                f"{quote_value(segment.field(10))}): an MLLP frame carries one message; "
+                "nothing of this frame was accepted, send each message in its own frame",
+                segment="MSH", sequence=2, code="100", reject=True,
+            )
+
+
 def _check_msh9(value: str, encoding: Encoding) -> None:
     """MSH-9 is ``<message code>^<trigger event>[^<structure>]`` (HL7 v2.5 2.14.9.9)."""
     parts = value.split(encoding.component)
     if not parts[0]:
         raise _reject("MSH-9 (message type) is empty", 9, "101")
     if len(parts) < 2 or not parts[1]:
-        raise _reject(f"MSH-9 is {_quote(value)}: the trigger event (MSH-9.2) is empty", 9, "101")
+        raise _reject(f"MSH-9 is {quote_value(value)}: the trigger event (MSH-9.2) is empty",
+                      9, "101")
     if not _CODE.fullmatch(parts[0]):
         raise _reject(
-            f"MSH-9 is {_quote(value)}: message type {_quote(parts[0])} is not "
+            f"MSH-9 is {quote_value(value)}: message type {quote_value(parts[0])} is not "
             "3 characters A-Z 0-9",
             9,
             "200",
         )
     if not _CODE.fullmatch(parts[1]):
         raise _reject(
-            f"MSH-9 is {_quote(value)}: trigger event {_quote(parts[1])} is not "
+            f"MSH-9 is {quote_value(value)}: trigger event {quote_value(parts[1])} is not "
             "3 characters A-Z 0-9",
             9,
             "201",
@@ -434,7 +463,8 @@ def parse(data: bytes, *, default_charset: str = "utf-8", check_header: bool = T
     start = _payload_start(data)
     body = data[start:]
     if not body.startswith(b"MSH"):
-        raise _reject(f"the message must start with 'MSH', got {body[:20]!r}", 1, "100")
+        shown = quote_value(body[:20].decode("latin-1"))
+        raise _reject(f"the message must start with 'MSH', got {shown}", 1, "100")
     charset = detect_charset(body, default_charset)
     text = _decode(body, charset, start)
     if "\n" in text:
@@ -444,4 +474,5 @@ def parse(data: bytes, *, default_charset: str = "utf-8", check_header: bool = T
     message = Message(_segments(lines, encoding.field), encoding, charset)
     if check_header:
         _check_header(message)
+        _check_one_message(message)
     return message

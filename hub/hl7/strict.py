@@ -51,7 +51,7 @@ from hl7apy.parser import parse_field, parse_message, parse_segment
 from hl7apy.validation import Validator
 
 from hub.errors import ParseError
-from hub.hl7.er7 import Message, Segment
+from hub.hl7.er7 import Message, Segment, quote_value
 
 __all__ = ["STRUCTURES", "validate_strict"]
 
@@ -125,7 +125,7 @@ def _header_error(message: Message) -> ParseError | None:
         check_version(version)
     except UnsupportedVersion:
         return ParseError(
-            f"MSH-12 is {version!r}: HL7 version not supported by strict validation",
+            f"MSH-12 is {quote_value(version)}: HL7 version not supported by strict validation",
             segment="MSH",
             field=12,
             code="203",
@@ -134,17 +134,20 @@ def _header_error(message: Message) -> ParseError | None:
     kind, event = message.message_type, message.trigger_event
     types, events = _table("HL70076", version), _table("HL70003", version)
     if types is not None and kind not in types:
-        return _msh9_error(message, f"message type {kind!r} is not in HL7 table 0076", "200")
+        return _msh9_error(message, f"message type {quote_value(kind)} is not in HL7 table 0076",
+                           "200")
     if events is not None and event not in events:
-        return _msh9_error(message, f"trigger event {event!r} is not in HL7 table 0003", "201")
+        return _msh9_error(message,
+                           f"trigger event {quote_value(event)} is not in HL7 table 0003", "201")
     if not _has_structure(_structure(message), version):
-        return _msh9_error(message, f"no message structure {_structure(message)!r}", "200")
+        structure = quote_value(_structure(message))
+        return _msh9_error(message, f"no message structure {structure}", "200")
     return None
 
 
 def _msh9_error(message: Message, reason: str, code: str) -> ParseError:
     return ParseError(
-        f"MSH-9 is {message.first('MSH-9')!r}: {reason} (HL7 v{message.version_id})",
+        f"MSH-9 is {quote_value(message.first('MSH-9'))}: {reason} (HL7 v{message.version_id})",
         segment="MSH",
         field=9,
         code=code,

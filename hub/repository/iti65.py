@@ -147,7 +147,7 @@ def _map(binary_index: int, content: bytes) -> CdaMapping:
         return map_cda(content, results=False)
     except MappingError as exc:
         raise invalid(f"Bundle.entry[{binary_index}].resource.data",
-                      f"the document is not a usable CDA R2 document: {exc}", 422,
+                      f"the CDA document is refused: {exc}", 422,
                       "business-rule") from None
 
 

@@ -184,7 +184,7 @@ class MhdApi:
                                         control_id=mapping.entry.unique_id)
         except MappingError as exc:
             await self.c.http_intake.rejected(arrival, str(exc))
-            raise FhirError(422, f"the body is not a usable CDA R2 document: {exc}",
+            raise FhirError(422, f"the CDA document is refused: {exc}",
                             code="business-rule", expression=[exc.location or "body"]) from None
         except RepositoryError as exc:
             await self.c.http_intake.rejected(arrival, str(exc))

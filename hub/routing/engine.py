@@ -382,14 +382,19 @@ class RoutingEngine:
         """Compile ``routes`` (in evaluation order); duplicate names are a ConfigError."""
         _check_unique(routes)
         self._routes = tuple(routes)
-        self._compiled = tuple(_CompiledRoute(route) for route in routes)
+        self._compiled = tuple(_CompiledRoute(route) for route in routes if route.enabled)
         self._types, self._triggers, self._index = _build_index(self._compiled)
         self._decisions: dict[tuple[_CompiledRoute, ...], Decision] = {}
 
     @property
     def routes(self) -> tuple[Route, ...]:
-        """The routes, in evaluation order."""
+        """The routes, in evaluation order, disabled ones included."""
         return self._routes
+
+    @property
+    def disabled(self) -> tuple[Route, ...]:
+        """The routes with ``enabled: false``: loaded and checked, never evaluated."""
+        return tuple(route for route in self._routes if not route.enabled)
 
     def _candidates(self, message: Routable) -> tuple[_CompiledRoute, ...]:
         message_type = message.message_type
@@ -433,7 +438,12 @@ class RoutingEngine:
         cache: Cache = {}
         report: list[tuple[str, bool, str]] = []
         stopped_by = ""
-        for route in self._compiled:
+        compiled = {route.name: route for route in self._compiled}
+        for declared in self._routes:
+            route = compiled.get(declared.name)
+            if route is None:
+                report.append((declared.name, False, "disabled (enabled: false)"))
+                continue
             failure = route.failure(source, protocol, message, cache)
             if failure is not None:
                 report.append((route.name, False, failure))

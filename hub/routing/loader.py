@@ -107,7 +107,9 @@ def load_routes(
 def _route_files(directory: Path, problems: _Problems) -> list[Path]:
     """The route files of ``directory`` sorted by name; hidden files are skipped."""
     if not directory.is_dir():
-        problems.add(directory.name or str(directory), "route directory not found")
+        problems.add(str(directory), f"route directory {directory.resolve()} not found; "
+                     "set routes_dir (hub.yaml) or HUB_ROUTES_DIR to the directory of your "
+                     "route files, or write the shipped ones there with `hub init DIR`")
         return []
     files = sorted(
         (
@@ -385,6 +387,8 @@ def _check_destinations(
     located: Iterable[_Located], known: Collection[str], problems: _Problems
 ) -> None:
     for item in located:
+        if not item.route.enabled:
+            continue
         for number, name in enumerate(item.route.to):
             if name not in known:
                 message = _unknown_name("destination", name, known)

@@ -201,6 +201,9 @@ class Route(_Strict):
     to: Annotated[tuple[StrictStr, ...], BeforeValidator(_as_list), AfterValidator(_no_blank)] = ()
     reason: StrictStr | None = None
     final: StrictBool = False
+    # A disabled route is validated but never evaluated, and its destinations need
+    # not exist: the shipped routes of an optional service (MSSanté) come disabled.
+    enabled: StrictBool = True
 
     @model_validator(mode="after")
     def _action_consistent(self) -> Route:

@@ -573,3 +573,19 @@ async def test_documents_of_catalogue_models_are_filed_and_found_by_iti67(
     filed = {(d["content"][0]["format"]["code"], d["category"][0]["coding"][0]["code"])
              for d in found}
     assert filed == {(fmt, cls) for _, fmt, cls in uploads}
+
+
+async def test_a_model_no_table_knows_is_refused_naming_its_template_ids(
+        docs: Docs) -> None:
+    unknown = "1.2.250.1.213.1.1.1.999"
+    content = model_document(unknown, unique_id=new_uid(), type_code="11502-2", ins=new_ins())
+    async with httpx.AsyncClient(base_url=docs.hub.base_url, headers=docs.hub.headers) as http:
+        plain = await http.post("/documents", content=content)
+        binary = await http.post("/fhir/Binary", content=content,
+                                 headers={"Content-Type": "application/xml"})
+    assert plain.status_code == 422, plain.text
+    assert unknown in plain.json()["error"] and "ASS_A11" in plain.json()["error"]
+    assert binary.status_code == 422, binary.text
+    diagnostics = OperationOutcome.model_validate(binary.json()).issue[0].diagnostics or ""
+    assert unknown in diagnostics and "CI-SIS catalogue" in diagnostics
+    assert "usable" not in diagnostics

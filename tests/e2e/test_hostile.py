@@ -251,6 +251,48 @@ async def test_refused_messages_can_be_found_by_their_msh10(
         f"{record['sender']!r}; searching for MSH-10 {cid!r} finds {found}")
 
 
+async def test_a_frame_with_two_messages_is_refused_whole_naming_the_second_msh(
+    hub: HubProcess, api: HubApi, sink: MllpSink
+) -> None:
+    """MLLP carries one message per block: a frame holding two is answered AR (ERR-2
+    MSH^2, code 100 segment sequence error), journaled rejected with both messages'
+    bytes, and neither message is delivered; the connection stays usable."""
+    first, second = next_id("HOST-TWO"), next_id("HOST-TWO")
+    frame = adt("A01", first, "800020") + adt("A08", second, "800020")
+
+    def run() -> tuple[bytes, bytes]:
+        with RawConnection(hub.mllp_port) as connection:
+            refused = connection.exchange(frame)
+            after = connection.exchange(adt("A01", next_id("HOST-TWO-AFTER"), "800021"))
+            return refused, after
+
+    refused_raw, after_raw = await asyncio.to_thread(run)
+    reply = read_reply(refused_raw)
+    assert (reply.code, reply.acked_control_id) == ("AR", first), reply.raw
+    assert (reply.err_segment, reply.err_code) == ("MSH", "100"), reply.raw
+    assert b"\rERR||MSH^2|100^" in refused_raw, reply.raw
+    assert second in reply.text and "second MSH" in reply.text
+    assert read_reply(after_raw).code == "AA", "the connection must stay usable"
+    record = await assert_rejected_in_journal(api, reply)
+    assert await api.raw(str(record["id"])) == frame, "the whole frame is kept"
+    assert await api.by_control_id(second) == [], "the second message was taken apart"
+    await asyncio.sleep(0.5)
+    assert sink.received_count(first) == 0 and sink.received_count(second) == 0
+
+
+async def test_err8_quotes_a_value_with_backslashes_once(hub: HubProcess, api: HubApi) -> None:
+    """An error text that quotes a value holding a backslash is HL7-escaped once
+    (``\\E\\``), not doubled first by a Python repr."""
+    cid = next_id()
+    payload = adt("A01", cid, "800022").replace(b"ADT^A01^ADT_A01", b"ADT^A\\01")
+    reply_raw = await exchange(hub.mllp_port, framed(payload))
+    reply = read_reply(reply_raw)
+    assert (reply.err_segment, reply.err_field) == ("MSH", "9"), reply.raw
+    assert "'ADT^A\\01'" in reply.text, reply.text
+    assert "\\\\" not in reply.text, reply.text
+    await assert_rejected_in_journal(api, reply)
+
+
 # -- tolerated variants ----------------------------------------------------------------------
 
 

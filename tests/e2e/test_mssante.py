@@ -335,6 +335,34 @@ async def test_inbound_xdm_is_filed_and_answered_with_an_mdn(env: Env, api: HubA
     assert mdn is not None and (mdn.disposition, mdn.modifiers) == ("processed", ())
 
 
+@pytest.mark.parametrize(("package_source", "filed_source"), [
+    pytest.param("1.2.250.1.999.42.83", "1.2.250.1.999.42.83", id="package-oid"),
+    pytest.param("", None, id="none-then-the-hub-mailbox-oid"),
+])
+async def test_inbound_xdm_submission_source_id_is_an_oid(
+        env: Env, package_source: str, filed_source: str | None) -> None:
+    ins, uid = new_ins(), f"1.2.250.1.999.42.81.{next(_numbers)}"
+    document = cda(uid, ins=ins)
+    package = build_xdm([XdmDocument(document, map_cda(document).entry)],
+                        XdmSubmission(f"1.2.250.1.999.42.82.{next(_numbers)}", package_source,
+                                      "20250301101500", None))
+    env.imap.append(inbound_mail(package, "dr.src@test.mssante.fr"))
+    assert any(o.startswith("filed") for o in await poll(env))
+    async with httpx.AsyncClient(base_url=env.hub.base_url + "/fhir",
+                                 headers=env.hub.headers) as mhd:
+        lists = (await mhd.get("/List", params={
+            "patient.identifier": f"urn:oid:{INS_TEST}|{ins}"})).json()
+    (entry,) = lists["entry"]
+    (source,) = [e["valueIdentifier"] for e in entry["resource"]["extension"]
+                 if e["url"].endswith("/ihe-sourceId")]
+    assert source["system"] == "urn:ietf:rfc:3986", source
+    oid = source["value"].removeprefix("urn:oid:")
+    if filed_source:
+        assert oid == filed_source
+    else:
+        assert oid.startswith("2.25."), source
+
+
 async def test_malformed_xdm_gets_an_error_mdn_and_is_kept(env: Env, api: HubApi) -> None:
     document = cda(f"1.2.250.1.999.42.84.{next(_numbers)}", ins=new_ins())
     good = build_xdm([XdmDocument(document, map_cda(document).entry)],

@@ -20,6 +20,8 @@ from typer.testing import CliRunner, Result
 from hub.cli import app
 from hub.cli_send import split_messages
 
+REPO = Path(__file__).parents[2]
+
 ROUTES = """\
 routes:
   - name: drop-training
@@ -72,6 +74,11 @@ def write_config(tmp_path: Path, routes: str = ROUTES, **overrides: Any) -> Path
     return path
 
 
+def squeezed(text: str) -> str:
+    """``text`` without any whitespace: a folded path reads whole again."""
+    return "".join(text.split())
+
+
 def run_cli(*args: str) -> Result:
     """Run the CLI in-process."""
     return CliRunner().invoke(app, list(args))
@@ -110,6 +117,67 @@ def test_config_check_names_the_bad_key(
     result = run_cli("--config", str(write_config(tmp_path, **overrides)), "config", "check")
     assert result.exit_code == 1
     assert named in result.output
+
+
+def test_config_check_lists_every_problem_hub_run_refuses(tmp_path: Path) -> None:
+    """A misspelt component, a destination type of a component not enabled and a route to
+    an unknown destination: the check lists all three in one pass, and ``hub run`` refuses
+    to start with the same three."""
+    config = write_config(
+        tmp_path, routes=ROUTES.replace("[archive]", "[archive, nowhere]"),
+        components=["identiy"],
+        destinations={"archive": {"type": "file", "directory": str(tmp_path / "out")},
+                      "srri": {"type": "srri"}})
+    checked = run_cli("--config", str(config), "config", "check")
+    assert checked.exit_code == 1, checked.output
+    expected = ["unknown component 'identiy'", "destinations.srri.type",
+                "unknown destination 'nowhere'"]
+    for text in expected:
+        assert text in checked.output, checked.output
+    assert "3 problems" in checked.output
+    started = subprocess.run([sys.executable, "-m", "hub.cli", "--config", str(config), "run"],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert started.returncode != 0
+    for text in expected:
+        assert text in started.stderr, started.stderr
+
+
+def test_init_writes_a_configuration_that_checks_and_refuses_to_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "site"
+    written = run_cli("init", str(target))
+    assert written.exit_code == 0, written.output
+    assert (target / "hub.yaml").is_file()
+    assert {p.name for p in (target / "routes").iterdir()} >= {"adt.yaml", "documents.yaml",
+                                                              "acknowledgements.yaml"}
+    monkeypatch.chdir(target)
+    checked = run_cli("config", "check")
+    assert checked.exit_code == 0, checked.output
+    assert str((target / "hub.yaml").resolve()) in squeezed(checked.output)
+    again = run_cli("init", str(target))
+    assert again.exit_code == 1 and "not overwriting" in again.output
+
+
+def test_outside_a_checkout_the_shipped_configuration_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HUB_CONFIG", raising=False)
+    monkeypatch.delenv("HUB_ROUTES_DIR", raising=False)
+    checked = run_cli("config", "check")
+    assert checked.exit_code == 0, checked.output
+    assert "hub.yaml shipped with the hub" in checked.output
+    assert "shipped with the hub" in checked.output.split("routes", 1)[1]
+
+
+def test_a_missing_routes_dir_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    config = write_config(tmp_path, routes_dir=str(tmp_path / "nope"))
+    checked = run_cli("--config", str(config), "config", "check")
+    assert checked.exit_code == 1
+    assert str((tmp_path / "nope").resolve()) in squeezed(checked.output)
+    assert "`hub init DIR`" in checked.output
 
 
 def test_config_check_reports_route_problems(tmp_path: Path) -> None:
@@ -200,10 +268,11 @@ def test_bench_runs_a_real_hub_and_prints_its_figures() -> None:
     assert figures["rss_mb"] > 0
 
 
-def test_admin_commands_need_a_token(tmp_path: Path) -> None:
+def test_admin_commands_need_a_token_and_say_where_they_looked(tmp_path: Path) -> None:
     result = run_cli("--config", str(write_config(tmp_path)), "messages", "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no admin token" in result.output
+    assert str((tmp_path / "var" / "admin.token").resolve()) in squeezed(result.output)
 
 
 # -- against a running hub ---------------------------------------------------------
@@ -260,6 +329,7 @@ def running_hub(tmp_path: Path) -> Iterator[RunningHub]:
     config = write_config(tmp_path)
     log = tmp_path / "hub.stderr"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["PYTHONPATH"] = str(REPO)  # this checkout's code, whatever is installed
     with log.open("wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "--config", str(config), "run"],
@@ -350,8 +420,26 @@ def test_admin_errors_are_readable(running_hub: RunningHub, free_port: Callable[
     assert parked.exit_code == 0 and parked.stdout == ""
     redriven = running_hub.cli("parked", "redrive", "--url", running_hub.url)
     assert redriven.exit_code == 0 and "redriven: 0" in redriven.stdout
+    unknown_key = running_hub.cli("parked", "redrive", "--key", "no-such:archive",
+                                  "--url", running_hub.url)
+    assert unknown_key.exit_code == 2, unknown_key.output
+    assert "no parked delivery has the key no-such:archive" in unknown_key.output
 
     url = f"http://127.0.0.1:{free_port()}"
     down = running_hub.cli("messages", "list", "--url", url)
     assert down.exit_code == 1
     assert f"not running at {url}" in down.output
+
+
+def test_messages_list_keeps_whole_statuses_at_80_columns(running_hub: RunningHub,
+                                                          tmp_path: Path) -> None:
+    message = tmp_path / "a01.hl7"
+    message.write_text(adt("CLI-WIDTH-1"), encoding="utf-8")
+    sent = running_hub.cli("send", "hl7", str(message), "--port", str(running_hub.mllp_port))
+    assert sent.exit_code == 0, sent.output
+    _wait_listed(running_hub, 1, "delivered")
+    listed = CliRunner().invoke(app, ["--config", str(running_hub.config), "messages", "list",
+                                      "--url", running_hub.url], env={"COLUMNS": "80"})
+    assert listed.exit_code == 0, listed.output
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80
+    assert " delivered " in listed.stdout, listed.stdout

@@ -23,9 +23,17 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 def test_the_shipped_hub_yaml_is_valid() -> None:
     s = load_settings(REPO / "hub.yaml", {})
     assert set(s.destinations) == {"adt-archive", "documents-archive", "srri", "identity-updates",
-                                   "repository", "mssante"}
-    assert "repository" in s.components
-    assert "mssante" in s.components
+                                   "repository", "acknowledgements"}
+    assert s.components == ["identity", "repository"], "MSSanté is off until configured"
+
+
+def test_the_shipped_hub_yaml_is_the_packaged_one() -> None:
+    """The package ships the checkout's hub.yaml and routes (links in the source tree)."""
+    from hub.config import SHIPPED_CONFIG, SHIPPED_ROUTES
+
+    assert SHIPPED_CONFIG.read_bytes() == (REPO / "hub.yaml").read_bytes()
+    shipped = {p.name: p.read_bytes() for p in SHIPPED_ROUTES.iterdir()}
+    assert shipped == {p.name: p.read_bytes() for p in (REPO / "routes").iterdir()}
 
 
 @pytest.mark.parametrize(

@@ -368,7 +368,7 @@ async def test_a_parked_delivery_is_listed_then_redriven(
             response = await api.post("/api/parked/redrive",
                                       json={"destination": "downstream", "keys": [item["key"]]})
             assert response.status_code == 200
-            assert response.json() == {"redriven": 1}
+            assert response.json() == {"redriven": 1, "not_parked": []}
             await _message_with_status(api, wait_for, "PARK-1", "delivered")
         finally:
             await server.close()

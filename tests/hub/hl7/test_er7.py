@@ -224,7 +224,7 @@ BAD = [
     pytest.param(b"MSH\rPID|1", "101", "MSH", 1, True, "MSH-1", id="MSH-no-separator"),
     pytest.param(b"MSH|", "101", "MSH", 2, True, "MSH-2", id="MSH-2-empty"),
     pytest.param(b"MSH|^~|A", "102", "MSH", 2, True, "'^~'", id="MSH-2-two-chars"),
-    pytest.param(b"MSH|^^\\&|A", "102", "MSH", 2, True, "'^^\\\\&'", id="MSH-2-duplicate"),
+    pytest.param(b"MSH|^^\\&|A", "102", "MSH", 2, True, "'^^\\&'", id="MSH-2-duplicate"),
     pytest.param(b"MSH|^~\\&|A|B|C|D|2025", "101", "MSH", 9, True, "MSH-9", id="truncated-MSH"),
     pytest.param(msh(msh9="ADT").encode(), "101", "MSH", 9, True, "'ADT'", id="MSH-9-no-trigger"),
     pytest.param(
@@ -282,6 +282,9 @@ BAD = [
         message("EVN|1", "P|1"), "100", "P|1", None, False, "line 3", id="short-segment-id"
     ),
     pytest.param(message("PÏD|1"), "100", "PÏD", None, False, "line 2", id="non-ascii-segment-id"),
+    pytest.param(message("EVN|A01", msh(msh10="SECOND-ID"), "PID|1"), "100",
+                 "MSH", None, True, "segment 3 is a second MSH (control id 'SECOND-ID')",
+                 id="second-msh"),
 ]
 
 

@@ -42,6 +42,7 @@ def test_default_routes_load_in_file_order() -> None:
     assert [route.name for route in routes] == [
         "drop-training-messages",
         "identity-updates",
+        "business-acknowledgements",
         "adt-archive",
         "documents-oru-repository",
         "documents-mdm-repository",
@@ -254,7 +255,10 @@ def test_route_file_error_is_a_config_error() -> None:
 
 def test_missing_directory(tmp_path: Path) -> None:
     error = _load_error(tmp_path / "nowhere")
-    assert error.problems == ["nowhere: route directory not found"]
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith(
+        f"{tmp_path / 'nowhere'}: route directory {(tmp_path / 'nowhere').resolve()} not found; ")
+    assert "HUB_ROUTES_DIR" in error.problems[0] and "hub init DIR" in error.problems[0]
 
 
 def test_directory_without_route_files(tmp_path: Path) -> None:
@@ -350,18 +354,18 @@ def test_fixture_messages_are_shaped_as_intended() -> None:
         (adt_a01("D"), Decision("deliver", ADT_TO, ("adt-archive",), "")),
         (
             oru_r01(),
-            Decision("deliver", ("repository", "mssante", "documents-archive"),
-                     ("documents-oru-repository", "documents-oru-mssante", "documents-oru"), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-oru-repository", "documents-oru"), ""),
         ),
         (
             oru_r01("MDM", "T02"),
-            Decision("deliver", ("repository", "mssante", "documents-archive"),
-                     ("documents-mdm-repository", "documents-mdm-mssante", "documents-mdm"), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm"), ""),
         ),
         (
             oru_r01("MDM", "T10"),
-            Decision("deliver", ("repository", "mssante", "documents-archive"),
-                     ("documents-mdm-repository", "documents-mdm-mssante", "documents-mdm"), ""),
+            Decision("deliver", ("repository", "documents-archive"),
+                     ("documents-mdm-repository", "documents-mdm"), ""),
         ),
         (
             oru_r01("MDM", "T04"),
@@ -406,15 +410,41 @@ def test_identity_updates_of_the_srri_do_not_feed_it_back(default_engine: Routin
     assert decision == Decision("deliver", ("identity-updates",), ("identity-updates",), "")
 
 
+def test_business_acknowledgements_the_hub_generates_are_routed(
+    default_engine: RoutingEngine,
+) -> None:
+    zam = parse(_er7("MSH|^~\\&|HUB|ARS|SIL|CHU-X|20250101120000||ZAM^Z01^ZAM_Z01|Z1|P|2.5",
+                     "MSA|AA|DOC-1"))
+    for source in ("repository", "mssante"):
+        decision = default_engine.decide(source, "hl7v2", zam)
+        assert decision.destinations == ("acknowledgements",), source
+    assert default_engine.decide("chu-x-gam", "hl7v2", zam).outcome == "unrouted"
+
+
+def test_the_mssante_routes_deliver_once_enabled(tmp_path: Path) -> None:
+    for path in DEFAULT_ROUTES.iterdir():
+        text = path.read_text(encoding="utf-8")
+        (tmp_path / path.name).write_text(text.replace("enabled: false", "enabled: true"),
+                                          encoding="utf-8")
+    with pytest.raises(RouteFileError) as caught:
+        load_routes(tmp_path, known_destinations=DEFAULT_DESTINATIONS)
+    assert any("unknown destination 'mssante'" in p for p in caught.value.problems)
+    engine = RoutingEngine(load_routes(tmp_path,
+                                       known_destinations=DEFAULT_DESTINATIONS | {"mssante"}))
+    decision = engine.decide("chu-x-gam", "hl7v2", oru_r01("MDM", "T02"))
+    assert decision.destinations == ("repository", "mssante", "documents-archive")
+
+
 def test_explain_on_a_real_message(default_engine: RoutingEngine) -> None:
     assert default_engine.explain("chu-x-gam", "hl7v2", oru_r01()) == [
         ("drop-training-messages", False, "MSH-11.1 has ['P'], none equal 'T'"),
         ("identity-updates", False, "source 'chu-x-gam' not in ['srri']"),
+        ("business-acknowledgements", False, "source 'chu-x-gam' not in ['mssante', 'repository']"),
         ("adt-archive", False, "message type 'ORU' not in ['ADT']"),
         ("documents-oru-repository", True, ""),
         ("documents-mdm-repository", False, "message type 'ORU' not in ['MDM']"),
-        ("documents-oru-mssante", True, ""),
-        ("documents-mdm-mssante", False, "message type 'ORU' not in ['MDM']"),
+        ("documents-oru-mssante", False, "disabled (enabled: false)"),
+        ("documents-mdm-mssante", False, "disabled (enabled: false)"),
         ("documents-oru", True, ""),
         ("documents-mdm", False, "message type 'ORU' not in ['MDM']"),
     ]

@@ -1,0 +1,1 @@
+"""The audit trail: every access to patient data and every administrative action."""
