@@ -21,11 +21,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_partial
 from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import tag_in_exception
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 __all__ = ["Split", "nodelay", "part10_bytes", "patch_header", "quickack_socket", "read_header",
-           "read_instance", "split_instance"]
+           "read_instance", "split_instance", "truncation"]
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
@@ -40,14 +41,110 @@ def part10_bytes(file_meta: FileMetaDataset, dataset: bytes) -> bytes:
 
 
 def read_header(part10: bytes) -> tuple[Dataset | None, str | None]:
-    """The dataset without its pixel data, or None and why it cannot be read."""
+    """The dataset without its pixel data and why it is unusable, if it is.
+
+    The header is None when it cannot be read at all; a header comes with an
+    error when the dataset is truncated (:func:`truncation`).
+    """
+    fp = io.BytesIO(part10)
     try:
-        header = dcmread(io.BytesIO(part10), stop_before_pixels=True)
+        header = dcmread(fp, stop_before_pixels=True)
         header.get("SOPInstanceUID")  # reading is lazy: touch the first attributes
         header.get("StudyInstanceUID")
+        syntax = header.file_meta.TransferSyntaxUID
+        error = None if syntax.is_deflated else truncation(
+            part10, _dataset_offset(part10), syntax.is_implicit_VR, syntax.is_little_endian)
     except Exception as exc:  # pydicom raises many types on malformed input
         return None, f"the dataset cannot be read: {type(exc).__name__}: {exc}"[:500]
-    return header, None
+    if error is None:
+        error = _short_pixel_data(header, part10, fp.tell())
+    return header, error
+
+
+class _Truncated(Exception):
+    """An element's value runs past the end of the bytes received."""
+
+
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD  # PS3.5 7.5
+
+
+def _dataset_offset(part10: bytes) -> int:
+    """Where the dataset begins: after the File Meta group (PS3.10 7.1, explicit VR LE)."""
+    offset = len(PREAMBLE)
+    while offset + 8 <= len(part10) and part10[offset:offset + 2] == b"\x02\x00":
+        _, length, head = _element_head(part10, offset, False, "<")
+        offset += head + length
+    return offset
+
+
+def _element_head(data: bytes, offset: int, implicit: bool, order: str) -> tuple[int, int, int]:
+    """(tag, value length, header size) of the element at ``offset`` (PS3.5 7.1)."""
+    if offset + 8 > len(data):
+        raise _Truncated(offset)
+    group, element = struct.unpack_from(order + "HH", data, offset)
+    tag = group << 16 | element
+    if implicit or group == 0xFFFE:  # items and delimiters have no VR (PS3.5 7.5)
+        return tag, struct.unpack_from(order + "L", data, offset + 4)[0], 8
+    vr = data[offset + 4:offset + 6].decode("latin-1")
+    if vr in EXPLICIT_VR_LENGTH_32:
+        if offset + 12 > len(data):
+            raise _Truncated(offset)
+        return tag, struct.unpack_from(order + "L", data, offset + 8)[0], 12
+    return tag, struct.unpack_from(order + "H", data, offset + 6)[0], 8
+
+
+def _walk(data: bytes, offset: int, implicit: bool, order: str, until: int | None) -> int:
+    """Skip elements from ``offset`` to the end, or past the delimiter ``until``."""
+    while offset < len(data) or until is not None:
+        tag, length, head = _element_head(data, offset, implicit, order)
+        offset += head
+        if tag == until:
+            return offset
+        if length == UNDEFINED_LENGTH:
+            offset = _walk(data, offset, implicit, order, SEQUENCE_END if tag != ITEM
+                           else ITEM_END)
+        elif offset + length > len(data):
+            raise _Truncated(tag, length, len(data) - offset)
+        else:
+            offset += length
+    return offset
+
+
+def truncation(part10: bytes, offset: int, implicit: bool, little: bool) -> str | None:
+    """Why the dataset from ``offset`` is shorter than its elements say; None when whole.
+
+    Every element's value must fit in the bytes received (PS3.5 7.1.1) and
+    every value of undefined length must end with its delimiter (PS3.5 7.5):
+    a transfer cut short or a truncated file fails one of them. The answer
+    fits an Error Comment (LO, 64 characters, PS3.7 C.4.2).
+    """
+    try:
+        _walk(part10, offset, implicit, "<" if little else ">", None)
+    except _Truncated as cut:
+        if len(cut.args) == 3:
+            tag, length, left = cut.args
+            return f"truncated: ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} " \
+                f"bytes, {left} remain"
+        return "truncated: ends inside an element or before its delimiter"
+    return None
+
+
+def _short_pixel_data(header: Dataset, part10: bytes, cut: int) -> str | None:
+    """Native Pixel Data shorter than Rows x Columns x samples x bits x frames (PS3.5 8.1.1)."""
+    syntax = header.file_meta.TransferSyntaxUID
+    if syntax.is_compressed or "Rows" not in header or cut >= len(part10):
+        return None
+    implicit, order = syntax.is_implicit_VR, "<" if syntax.is_little_endian else ">"
+    tag, length, _ = _element_head(part10, cut, implicit, order)
+    if tag != 0x7FE00010 or length == UNDEFINED_LENGTH:
+        return None
+    try:
+        expected = int(get_expected_length(header, "bytes"))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    if length >= expected:
+        return None
+    return f"truncated: Pixel Data has {length} bytes, the image needs {expected}"
 
 
 def read_instance(part10: bytes) -> Dataset:

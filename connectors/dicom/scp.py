@@ -5,6 +5,13 @@
   accepted title calling from an address its source does not allow is
   aborted as soon as the association is established. TCP_NODELAY is set on
   every connection.
+- Client certificates (DICOM TLS, PS3.15 B.1): an association whose client
+  certificate does not fit its calling AE title (a certificate bound to one
+  source calling as another, a bound source's title without its
+  certificate) is rejected as soon as its A-ASSOCIATE-RQ is read, before any
+  DIMSE: A-ASSOCIATE-RJ rejected-permanent, source DICOM UL service-user,
+  reason calling-AE-title-not-recognized (PS3.8 Table 9-21): the title is
+  not recognised as this peer's.
 - C-STORE (PS3.4 B.2.3): every storage SOP class pynetdicom knows, every
   transfer syntax it knows, compressed ones kept as they come. The handler
   hands the instance to the hub's loop and answers the status the hub gives
@@ -34,7 +41,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from connectors.dicom.part10 import nodelay, part10_bytes, read_header
-from hub.imaging.intake import OUT_OF_RESOURCES, StoreRequest
+from connectors.mllp.tls import peer_certificate
+from hub.auth.model import PeerCertificate
+from hub.imaging.intake import OUT_OF_RESOURCES, StoreAnswer, StoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +51,14 @@ NOT_AUTHORIZED = 0x0124  # PS3.7 Annex C: Refused, Not Authorized
 FIND_PENDING = 0xFF00
 FIND_UNABLE = 0xC000
 FIND_CANCELLED = 0xFE00
+NO_SOURCE_AE = "NO-SOURCE-SET"
 
-StoreSink = Callable[[StoreRequest], Coroutine[Any, Any, int]]
+StoreSink = Callable[[StoreRequest], Coroutine[Any, Any, StoreAnswer]]
 FindSink = Callable[[Dataset], Coroutine[Any, Any, list[Dataset]]]
 SourceOf = Callable[[str, str], str | None]
+CertificateCheck = Callable[[str, PeerCertificate | None], str | None]
+"""(calling AE title, client certificate) -> why the association is refused, or None."""
+REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED = 0x01, 0x01, 0x03  # PS3.8 9.3.4
 
 
 class DicomListener:
@@ -65,8 +78,10 @@ class DicomListener:
         max_associations: int = 64,
         store_timeout_s: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
+        certificate_check: CertificateCheck | None = None,
     ) -> None:
         self._store = store
+        self._certificate_check = certificate_check
         self._find = find
         self._source_of = source_of
         self._ae_titles = ae_titles
@@ -90,8 +105,9 @@ class DicomListener:
         ae = AE(ae_title=self._ae_title)
         ae.maximum_pdu_size = self._max_pdu
         ae.maximum_associations = self._max_associations
-        # No calling AE configured means nobody may associate, not everybody.
-        ae.require_calling_aet = self._ae_titles or ["\x00none"]
+        # No calling AE configured means nobody may associate, not everybody: a title
+        # no source has (one calling with it is aborted once established, no source).
+        ae.require_calling_aet = self._ae_titles or [NO_SOURCE_AE]
         ae.require_called_aet = True
         for context in AllStoragePresentationContexts:
             if context.abstract_syntax is not None:
@@ -105,6 +121,7 @@ class DicomListener:
         """Bind and serve in pynetdicom's threads."""
         self._loop = asyncio.get_running_loop()
         handlers: list[Any] = [(evt.EVT_CONN_OPEN, self._on_open),
+                    (evt.EVT_REQUESTED, self._on_requested),
                     (evt.EVT_ESTABLISHED, self._on_established),
                     (evt.EVT_C_ECHO, self._on_echo),
                     (evt.EVT_C_STORE, self._on_store),
@@ -126,6 +143,23 @@ class DicomListener:
     @staticmethod
     def _on_open(event: Any) -> None:
         nodelay(event.assoc)
+
+    def _on_requested(self, event: Any) -> None:
+        """A-ASSOCIATE-RQ read: reject a calling AE title the client certificate may not use."""
+        if self._certificate_check is None:
+            return
+        assoc = event.assoc
+        sock = getattr(assoc.dul.socket, "socket", None)
+        certificate = peer_certificate(sock) if isinstance(sock, ssl.SSLSocket) else None
+        title = assoc.requestor.primitive.calling_ae_title
+        reason = self._certificate_check(str(title), certificate)
+        if reason is not None:
+            log.warning("DICOM association from %s rejected: %s",
+                        assoc.requestor.address, reason)
+            assoc.acse.send_reject(REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED)
+            # As pynetdicom's own rejections do: the DUL sends the PDU before it stops.
+            evt.trigger(assoc, evt.EVT_REJECTED, {})
+            assoc.kill()
 
     def _source(self, assoc: Any) -> str | None:
         return self._source_of(assoc.requestor.ae_title, assoc.requestor.address)
@@ -150,8 +184,12 @@ class DicomListener:
             future.cancel()
             raise
 
-    def _on_store(self, event: Any) -> int:
-        """C-STORE: build the PS3.10 bytes, read the header, wait for the hub's status."""
+    def _on_store(self, event: Any) -> int | Dataset:
+        """C-STORE: build the PS3.10 bytes, read the header, wait for the hub's status.
+
+        A failure the hub explains is answered with its Error Comment
+        (0000,0902), at most 64 characters (LO, PS3.7 C.4.2).
+        """
         assoc = event.assoc
         source = self._source(assoc)
         if source is None:
@@ -164,12 +202,17 @@ class DicomListener:
             called_ae=assoc.acceptor.ae_title, peer=assoc.requestor.address, source=source,
             transfer_syntax=str(file_meta.TransferSyntaxUID))
         try:
-            status: int = self._wait(self._store(request))
+            answer: StoreAnswer = self._wait(self._store(request))
         except Exception as exc:
             log.error("C-STORE from %s not stored: %s", request.calling_ae,
                       type(exc).__name__)
             return OUT_OF_RESOURCES
-        return status
+        if not answer.error_comment:
+            return answer.status
+        response = Dataset()
+        response.Status = answer.status
+        response.ErrorComment = answer.error_comment[:64]
+        return response
 
     def _on_find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
         """C-FIND: one pending response per matching study, then success."""

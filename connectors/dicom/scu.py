@@ -1,7 +1,10 @@
 """The ``dicom`` destination: C-STORE to a peer over associations kept open.
 
 Each lane of the delivery worker owns one association (:class:`StoreLink`),
-used by one thread at a time and kept open between instances. Presentation
+used by one thread at a time and kept open while instances follow each other;
+a lane with nothing to send for ``idle_release_s`` releases it (A-RELEASE,
+PS3.8 7.2), so that a peer serving one association at a time (dcmtk's
+``storescp``) is free for the other lanes and for other senders. Presentation
 contexts are proposed from what the instances have (PS3.8 9.3.2.2): the SOP
 class with the instance's own transfer syntax, plus Explicit and Implicit VR
 Little Endian for an uncompressed one (an instance is converted between
@@ -30,11 +33,14 @@ a delayed ACK.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
@@ -61,6 +67,7 @@ from hub.patients import PatientView
 __all__ = ["DicomDestination", "ImagingContext", "Outgoing", "StoreLink", "prepare_outgoing"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context ids are odd numbers 1..255
 WARNINGS = frozenset({0xB000, 0xB006, 0xB007})
@@ -172,6 +179,8 @@ class StoreLink:
         self._assoc: StoreAssociation | None = None
         self._message_id = 0
         self._idle_since = 0.0
+        self.requesting_since: float | None = None
+        """When the association being requested was asked for; None when not requesting."""
 
     def _requested(self) -> list[tuple[str, list[str]]]:
         """One context per (SOP class, transfer syntax), the most recent ones (PS3.8 9.3.2.2)."""
@@ -182,6 +191,7 @@ class StoreLink:
 
     def _associate(self) -> None:
         s = self._settings
+        self.requesting_since = time.monotonic()
         try:
             self._assoc = StoreAssociation.request(
                 s.host, s.port, calling_ae=s.calling_ae, called_ae=s.called_ae,
@@ -189,6 +199,8 @@ class StoreLink:
         except AssociationRefused as exc:
             raise TransientDeliveryError(f"association with {s.called_ae}@{s.host}:{s.port} "
                                          f"not established: {exc}") from exc
+        finally:
+            self.requesting_since = None
 
     def release(self) -> None:
         """Release the association, if open (A-RELEASE, PS3.8 7.2)."""
@@ -196,17 +208,39 @@ class StoreLink:
         if assoc is not None:
             assoc.release()
 
+    @property
+    def idle_limit_s(self) -> float:
+        """How long the association may stay open with nothing to send."""
+        return min(self._settings.idle_release_s, self._settings.timeout_s)
+
+    def idle_for(self, now: float | None = None) -> float | None:
+        """Seconds the open association has had nothing to send; None when none is open."""
+        if self._assoc is None:
+            return None
+        return (time.monotonic() if now is None else now) - self._idle_since
+
+    def release_if_idle(self) -> bool:
+        """Release the association once idle for :attr:`idle_limit_s`; True if released.
+
+        A peer serving one association at a time (dcmtk's ``storescp``)
+        serves nobody else while an idle one stays open.
+        """
+        idle = self.idle_for()
+        if idle is None or idle < self.idle_limit_s:
+            return False
+        self.release()
+        return True
+
     def _ready_for(self, key: tuple[str, str]) -> bool:
         """Propose ``key`` if new; True when the open association can be used.
 
-        An association idle for longer than the timeout is released first,
-        as pynetdicom's network timeout did.
+        An association idle for longer than :attr:`idle_limit_s` is released first.
         """
         if key not in self._contexts:
             self._contexts[key] = None
             self.release()
-        elif time.monotonic() - self._idle_since > self._settings.timeout_s:
-            self.release()
+        else:
+            self.release_if_idle()
         return self._assoc is not None and self._assoc.is_established
 
     def send(self, item: Outgoing) -> int:
@@ -277,6 +311,10 @@ class DicomDestination:
         self._settings = settings
         self._context = context
         self._links = [StoreLink(settings, ssl_context) for _ in range(settings.lanes)]
+        self._busy = [asyncio.Lock() for _ in self._links]
+        self._reaper: asyncio.Task[None] | None = None
+        # One thread per lane: a lane waiting for its peer holds none of the shared pool.
+        self._threads = ThreadPoolExecutor(settings.lanes, thread_name_prefix=f"dicom-{name}")
         # A ``set`` keyword at or beyond the pixel data would fall in the kept tail.
         set_tags = [tag_for_keyword(k) or 0 for k in settings.coerce.set]
         self._header_only = all(tag < PIXEL_TAGS_FROM for tag in set_tags)
@@ -284,12 +322,49 @@ class DicomDestination:
         self._through = None if CHARACTER_SET in set_tags else max([PATIENT_GROUP_END, *set_tags])
 
     async def start(self) -> None:
-        """Nothing to open: associations are made on the first instance."""
+        """Start releasing idle associations; they are made on the first instance."""
+        self._reaper = asyncio.create_task(self._release_idle(),
+                                           name=f"dicom-{self.name}-idle-release")
 
     async def close(self) -> None:
-        """Release every open association."""
-        for link in self._links:
-            await asyncio.to_thread(link.release)
+        """Stop the idle release and release every open association."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        for link, busy in zip(self._links, self._busy, strict=True):
+            async with busy:
+                await self._run(link.release)
+        self._threads.shutdown(wait=False)
+
+    async def _run(self, call: Callable[..., T], *args: object) -> T:
+        """``call(*args)`` in one of the destination's own threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+
+    async def _release_idle(self) -> None:
+        """Release the association of every lane idle for ``idle_release_s`` (forever)."""
+        every = max(0.05, self._links[0].idle_limit_s / 4)
+        while True:
+            await asyncio.sleep(every)
+            for link, busy in zip(self._links, self._busy, strict=True):
+                idle = link.idle_for()
+                if busy.locked() or idle is None or idle < link.idle_limit_s:
+                    continue
+                async with busy:
+                    await self._run(link.release_if_idle)
+
+    def _another_lane_waits(self, lane: int) -> bool:
+        """True when another lane has asked the peer for an association for a while.
+
+        A peer serving one association at a time leaves the request unanswered
+        until the open association is released: this lane gives way once the
+        request has waited ``idle_release_s``, and asks again after it.
+        """
+        now = time.monotonic()
+        return any(n != lane and link.requesting_since is not None and
+                   now - link.requesting_since >= link.idle_limit_s
+                   for n, link in enumerate(self._links))
 
     async def _instance(self, payload: bytes) -> bytes:
         if payload.startswith(BLOB_REFERENCE):
@@ -312,7 +387,12 @@ class DicomDestination:
     async def deliver(self, job: DeliveryJob) -> str:
         """Coerce and C-STORE one instance on the job's lane; the status as ``0xNNNN``."""
         item = await self._prepare(job)
-        status = await asyncio.to_thread(self._links[job.lane % len(self._links)].send, item)
+        lane = job.lane % len(self._links)
+        link = self._links[lane]
+        async with self._busy[lane]:
+            if self._another_lane_waits(lane):
+                await self._run(link.release)
+            status = await self._run(link.send, item)
         outcome = classify_status(status)
         if outcome == "transient":
             raise TransientDeliveryError(f"C-STORE status 0x{status:04X} (out of resources)")

@@ -2,7 +2,8 @@
 
 Contexts are proposed from the files themselves (their SOP class and
 transfer syntax, PS3.8 9.3.2.2), at most 128, so one association carries a
-whole directory of a study. Files that are not DICOM are reported, not sent.
+whole directory of a study. Files that are not DICOM are reported, not sent;
+a refused association says why (PS3.8 9.3.4).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, evt
 
 from connectors.dicom.part10 import nodelay
+from connectors.dicom.ul import rejection_reason
 
 __all__ = ["SendResult", "dicom_files", "send_files"]
 
@@ -49,15 +51,41 @@ def _on_open(event: Any) -> None:
     nodelay(event.assoc)
 
 
+def _header(path: Path) -> Any:
+    """The file's header; ValueError naming what makes it unsendable."""
+    try:
+        header = dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError) as exc:
+        raise ValueError(f"not DICOM: {exc}") from exc
+    missing = [k for k in ("SOPClassUID", "SOPInstanceUID") if k not in header]
+    if "TransferSyntaxUID" not in header.file_meta:
+        missing.append("TransferSyntaxUID (file meta, PS3.10 7.1)")
+    if missing:
+        raise ValueError(f"not a DICOM instance: {', '.join(missing)} missing")
+    return header
+
+
 def _contexts(files: Sequence[Path]) -> tuple[dict[Path, Any], list[SendResult]]:
     headers: dict[Path, Any] = {}
     refused: list[SendResult] = []
     for path in files:
         try:
-            headers[path] = dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError) as exc:
-            refused.append(SendResult(str(path), "", None, f"not DICOM: {exc}"))
+            headers[path] = _header(path)
+        except ValueError as exc:
+            refused.append(SendResult(str(path), "", None, str(exc)))
     return headers, refused
+
+
+def _not_established(assoc: Any, where: str) -> str:
+    """Why an association was not established: the A-ASSOCIATE-RJ spelled out (PS3.8 9.3.4)."""
+    if assoc.is_rejected:
+        answer = assoc.acceptor.primitive
+        return f"association with {where} rejected: " + rejection_reason(
+            int(answer.result or 0), int(answer.result_source or 0),
+            int(answer.diagnostic or 0))
+    if assoc.is_aborted:
+        return f"association with {where} aborted by the peer (A-ABORT or A-P-ABORT)"
+    return f"association with {where} failed: no answer or connection refused"
 
 
 def send_files(files: Sequence[Path], host: str, port: int, *, called_ae: str = "HUB",
@@ -65,6 +93,11 @@ def send_files(files: Sequence[Path], host: str, port: int, *, called_ae: str = 
                progress: Callable[[SendResult], None] | None = None) -> list[SendResult]:
     """C-STORE every file over one association; one result per file."""
     headers, results = _contexts(files)
+    if not headers:  # nothing to propose: no association
+        for result in results:
+            if progress is not None:
+                progress(result)
+        return results
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     pairs = {(str(h.SOPClassUID), str(h.file_meta.TransferSyntaxUID)) for h in headers.values()}
@@ -73,8 +106,7 @@ def send_files(files: Sequence[Path], host: str, port: int, *, called_ae: str = 
     assoc = ae.associate(host, port, ae_title=called_ae,
                          evt_handlers=[(evt.EVT_CONN_OPEN, _on_open)])
     if not assoc.is_established:
-        raise ConnectionError(f"association with {called_ae}@{host}:{port} "
-                              f"{'rejected' if assoc.is_rejected else 'failed'}")
+        raise ConnectionError(_not_established(assoc, f"{called_ae}@{host}:{port}"))
     try:
         for path in headers:
             result = _send_one(assoc, path, str(headers[path].SOPInstanceUID))

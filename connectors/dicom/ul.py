@@ -42,7 +42,7 @@ from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
 from connectors.dicom.part10 import quickack_socket
 
 __all__ = ["AssociationLost", "AssociationRefused", "StoreAssociation", "encode_whole",
-           "valid_context"]
+           "rejection_reason", "valid_context"]
 
 APPLICATION_CONTEXT = UID("1.2.840.10008.3.1.1.1")  # PS3.7 Annex A.2.1
 A_ASSOCIATE_AC_TYPE, A_ASSOCIATE_RJ_TYPE, P_DATA_TF_TYPE = 0x02, 0x03, 0x04
@@ -59,6 +59,28 @@ PDV_OVERHEAD = 6  # PDV item length (4), context id (1), message control header 
 SEND_BATCH = 1 << 20  # PDUs are written in runs of about this many bytes
 MAX_INCOMING_PDU = 64 << 20
 """A response is a few hundred bytes: a peer announcing more is not speaking DICOM."""
+
+
+REJECT_RESULTS = {1: "rejected-permanent", 2: "rejected-transient"}
+"""A-ASSOCIATE-RJ Result (PS3.8 9.3.4, Table 9-21)."""
+REJECT_SOURCES = {1: "DICOM UL service-user",
+                  2: "DICOM UL service-provider (ACSE related function)",
+                  3: "DICOM UL service-provider (Presentation related function)"}
+"""A-ASSOCIATE-RJ Source (PS3.8 9.3.4, Table 9-21)."""
+REJECT_REASONS = {
+    1: {1: "no-reason-given", 2: "application-context-name-not-supported",
+        3: "calling-AE-title-not-recognized", 7: "called-AE-title-not-recognized"},
+    2: {1: "no-reason-given", 2: "protocol-version-not-supported"},
+    3: {1: "temporary-congestion", 2: "local-limit-exceeded"},
+}
+"""A-ASSOCIATE-RJ Reason/Diag. by Source (PS3.8 9.3.4, Table 9-21); other values are reserved."""
+
+
+def rejection_reason(result: int, source: int, diagnostic: int) -> str:
+    """An A-ASSOCIATE-RJ in words, as PS3.8 9.3.4 names its Result, Source and Reason/Diag."""
+    reason = REJECT_REASONS.get(source, {}).get(diagnostic, f"reserved reason {diagnostic}")
+    return (f"{REJECT_RESULTS.get(result, f'result {result}')} by the "
+            f"{REJECT_SOURCES.get(source, f'source {source}')}: {reason}")
 
 
 class AssociationRefused(Exception):
@@ -144,9 +166,9 @@ class StoreAssociation:
             rejected = A_ASSOCIATE_RJ()
             rejected.decode(body)
             answer = rejected.to_primitive()
-            raise AssociationRefused(
-                f"rejected (result {answer.result}, source {answer.result_source}, "
-                f"reason {answer.diagnostic})")
+            raise AssociationRefused(rejection_reason(
+                int(answer.result or 0), int(answer.result_source or 0),
+                int(answer.diagnostic or 0)))
         if kind != A_ASSOCIATE_AC_TYPE:
             _abort(sock)
             raise AssociationRefused("aborted" if kind == A_ABORT_TYPE else

@@ -85,8 +85,11 @@ def list_studies(
     url: UrlOption = None,
 ) -> None:
     """Studies held, newest first: complete (indexed) or still arriving."""
-    rows: list[dict[str, Any]] = client_for(ctx, url).json(
-        "GET", "/api/imaging/studies", params={"limit": str(limit)})
+    client = client_for(ctx, url)
+    rows: list[dict[str, Any]] = client.request(
+        "GET", "/api/imaging/studies", params={"limit": str(limit)},
+        not_found=f"the hub at {client.base_url} does not run the imaging component "
+        "('imaging' is not in its components)").json()
     if as_json:
         for row in rows:
             print_json_line(row)

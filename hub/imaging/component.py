@@ -24,8 +24,9 @@ from hub.api.fhir import declare_capability
 from hub.components import DestinationFactory
 from hub.config import TlsSettings
 from hub.delivery import Destination
+from hub.errors import ConfigError
 from hub.imaging.find import find_studies
-from hub.imaging.intake import DicomSources, ImagingIntake, StoreRequest
+from hub.imaging.intake import DicomSources, ImagingIntake, StoreAnswer, StoreRequest
 from hub.imaging.studies import StudyIndex
 from hub.patients import Identifier, PatientDirectory, PatientView
 
@@ -96,7 +97,7 @@ class ImagingComponent:
                                      self._directory, self.sources)
         self._index = StudyIndex(hub.db, self._directory, self.sources,
                                  regional_system=hub.settings.identity.regional_system,
-                                 quiet_s=settings.study_quiet_s)
+                                 quiet_s=settings.study_quiet_s, journal=hub.journal)
         self._task = asyncio.create_task(self._index.run(), name="imaging-studies")
         declare_capability({"type": "ImagingStudy",
                             "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -111,14 +112,19 @@ class ImagingComponent:
             self.store, self.find, self._source_of, self.sources.ae_titles,
             ae_title=s.ae_title, host=s.host, port=s.port, max_pdu=s.max_pdu,
             max_associations=s.max_associations, store_timeout_s=s.store_timeout_s,
-            ssl_context=_server_tls(s.tls))
-        await self.listener.start()
+            ssl_context=_server_tls(s.tls), certificate_check=self.sources.certificate_refusal)
+        try:
+            await self.listener.start()
+        except OSError as exc:  # the port in use, an address not of this host
+            self.listener = None
+            raise ConfigError(f"cannot listen on {s.host}:{s.port}: {exc.strerror or exc}",
+                              key="dicom.port") from exc
 
     def _source_of(self, calling_ae: str, address: str) -> str | None:
         source = self.sources.resolve(calling_ae, address)
         return source.name if source else None
 
-    async def store(self, request: StoreRequest) -> int:
+    async def store(self, request: StoreRequest) -> StoreAnswer:
         """Store one instance (the listener's C-STORE sink); the status to answer."""
         assert self._intake is not None
         return await self._intake.store(request)

@@ -7,6 +7,12 @@ matching); ``*`` and ``?`` are wildcards in other keys (wildcard matching);
 anything else must equal the value (single value matching), person names
 without regard to case. Return keys are the query's keys, filled where the
 hub knows them (PS3.4 C.4.1.2.2.2: unknown ones come back empty).
+
+Each answer declares its Specific Character Set (PS3.5 6.1.2.3; PS3.4
+C.4.1.1.3.1 lets the SCP answer in another one than the query's): the
+stored instance's when it can write every value (a single-byte or UTF-8
+set, without code extensions), else ISO_IR 192 (UTF-8). Values in the
+default repertoire from an instance that declared none go out without one.
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-__all__ = ["QueryError", "find_studies"]
+__all__ = ["QueryError", "answer_charset", "find_studies"]
 
 DATE_KEYS = frozenset({"StudyDate", "PatientBirthDate"})
 UID_KEYS = frozenset({"StudyInstanceUID"})
 CASE_INSENSITIVE = frozenset({"PatientName", "ReferringPhysicianName"})
+UTF8 = "ISO_IR 192"
 
 
 class QueryError(ValueError):
@@ -71,11 +79,33 @@ def _keys(query: Dataset) -> dict[str, str]:
     return keys
 
 
+def answer_charset(stored: str, values: Iterable[str]) -> str:
+    """The Specific Character Set to answer ``values`` in; "" for the default repertoire.
+
+    ``stored`` is the instance's (0008,0005), values separated by backslashes.
+    """
+    text = "".join(values)
+    if text.isascii():
+        return stored
+    terms = [term.strip() for term in stored.split("\\")] if stored else []
+    codec = python_encoding.get(terms[0]) if len(terms) == 1 else None
+    if codec is None or terms[0].startswith("ISO 2022"):
+        return UTF8
+    try:
+        text.encode(codec)
+    except (UnicodeEncodeError, LookupError):
+        return UTF8
+    return terms[0]
+
+
 def _answer(keys: Mapping[str, str], study: Mapping[str, Any]) -> Dataset:
+    values = {keyword: _study_value(keyword, study) for keyword in keys}
     ds = Dataset()
+    charset = answer_charset(study["facts"].get("SpecificCharacterSet", ""), values.values())
+    if charset:
+        ds.SpecificCharacterSet = charset.split("\\") if "\\" in charset else charset
     ds.QueryRetrieveLevel = "STUDY"
-    for keyword in keys:
-        value = _study_value(keyword, study)
+    for keyword, value in values.items():
         setattr(ds, keyword, value.split("\\") if "\\" in value else value)
     return ds
 

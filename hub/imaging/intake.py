@@ -5,9 +5,11 @@ ARCHITECTURE rule 1 for C-STORE (PS3.4 B.2.3): the listener answers
 ``dicom``, status ``routed``/``unrouted``/``filtered``), its instance row and
 its delivery jobs are committed in one transaction. A storage failure answers
 ``0xA700`` (Refused: Out of Resources) so that the sender retries. A dataset
-that cannot be read, or lacks the UIDs every composite instance has (PS3.3
-C.12.1, C.7.2.1, C.7.3.1), is kept as ``rejected`` and answered ``0xC000``
-(Error: Cannot understand).
+that cannot be read, is truncated (an element longer than the bytes
+received, native Pixel Data shorter than the image it describes), or lacks
+the UIDs every composite instance has (PS3.3 C.12.1, C.7.2.1, C.7.3.1), is
+kept as ``rejected`` and answered ``0xC000`` (Error: Cannot understand) with
+the reason as Error Comment.
 
 The same SOP Instance UID from the same calling AE with the same bytes (a
 resend after a lost response) is answered success without being stored or
@@ -27,9 +29,10 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 from sqlalchemy import insert
 
+from hub.auth.model import PeerCertificate
 from hub.blobs import INLINE_MAX, BlobStore, sha256_hex
 from hub.broker.base import Broker, OutboundMessage, transactional
-from hub.config import DicomSourceSettings
+from hub.config import DicomSourceSettings, normalise_dn
 from hub.db.committer import Op, Write
 from hub.db.engine import Database
 from hub.db.tables import imaging_instances
@@ -38,6 +41,7 @@ from hub.imaging.paths import MESSAGE_TYPE, DicomRoutable, header_facts
 from hub.journal import Journal, MessageRecord, new_message_id, routed_status
 from hub.patients import Identifier, PatientDirectory
 from hub.routing.engine import RoutingEngine, decision_detail
+from hub.source_binding import describe
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,14 @@ class StoreRequest:
     peer: str
     source: str
     transfer_syntax: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAnswer:
+    """The C-STORE response: its Status and, for a failure, an Error Comment (PS3.7 C.4.2)."""
+
+    status: int
+    error_comment: str | None = None
 
 
 class DicomSources:
@@ -98,6 +110,41 @@ class DicomSources:
     def get(self, name: str) -> DicomSourceSettings | None:
         """The source called ``name``."""
         return next((s for s in self._sources if s.name == name), None)
+
+    def _bound_to(self, certificate: PeerCertificate) -> DicomSourceSettings | None:
+        for source in self._sources:
+            binding = source.certificate
+            if binding is not None and (
+                    binding.fingerprint == certificate.fingerprint_sha256
+                    or binding.subject_key == normalise_dn(certificate.subject)):
+                return source
+        return None
+
+    def certificate_refusal(self, calling_ae: str,
+                            certificate: PeerCertificate | None) -> str | None:
+        """Why an association calling as ``calling_ae`` with ``certificate`` is refused.
+
+        A certificate bound to a source may call only with that source's AE
+        titles; an AE title of a bound source needs that source's certificate
+        when it presents one, and always when the source requires it. None:
+        no objection (the AE title and address checks still apply).
+        """
+        title = calling_ae.strip()
+        bound = self._bound_to(certificate) if certificate is not None else None
+        if bound is not None and certificate is not None and title not in bound.ae_titles:
+            return (f"calling AE {title!r} is not one of source '{bound.name}''s "
+                    f"{bound.ae_titles}, to which the certificate {describe(certificate)} "
+                    "is bound")
+        owner = next((s for s in self._sources if title in s.ae_titles), None)
+        if bound is not None or owner is None or owner.certificate is None:
+            return None
+        if certificate is not None:
+            return (f"calling AE {title!r} is source '{owner.name}''s, bound to another "
+                    f"certificate than {describe(certificate)}")
+        if owner.require_certificate:
+            return (f"calling AE {title!r} is source '{owner.name}''s, which requires its "
+                    "client certificate; none was presented")
+        return None
 
 
 def local_identifier(facts: dict[str, str],
@@ -144,28 +191,30 @@ class ImagingIntake:
         self._identity = _IdentityCache()
         self._insert_instance = insert(imaging_instances)
 
-    async def store(self, request: StoreRequest) -> int:
-        """Store one instance; return the C-STORE status to answer (PS3.4 Table B.2-1)."""
+    async def store(self, request: StoreRequest) -> StoreAnswer:
+        """Store one instance; the C-STORE status to answer (PS3.4 Table B.2-1) and why."""
         now = time.time()
         facts, error = self._facts(request)
         digest = sha256_hex(request.part10)
         try:
             if error is None and await self._seen(request, facts, digest):
-                return SUCCESS
+                return StoreAnswer(SUCCESS)
             if error is not None:
                 await self._reject(request, facts, digest, error, now)
-                return CANNOT_UNDERSTAND
+                return StoreAnswer(CANNOT_UNDERSTAND, error)
             await self._accept(request, facts, digest, now)
         except Exception as exc:  # storage failed: the sender must retry
             log.error("DICOM instance from %s not stored: %s", request.calling_ae, exc)
-            return OUT_OF_RESOURCES
-        return SUCCESS
+            return StoreAnswer(OUT_OF_RESOURCES, "the hub cannot store the instance now")
+        return StoreAnswer(SUCCESS)
 
     @staticmethod
     def _facts(request: StoreRequest) -> tuple[dict[str, str], str | None]:
         if request.header is None:
             return {}, request.error or "the dataset cannot be read"
         facts = header_facts(request.header)
+        if request.error is not None:  # read, but truncated: kept with what it says
+            return facts, request.error
         missing = [k for k in REQUIRED_UIDS if k not in facts]
         if missing:
             return facts, f"{', '.join(missing)} missing (PS3.3 C.12.1: type 1)"

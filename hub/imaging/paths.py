@@ -47,7 +47,7 @@ FACT_KEYWORDS: tuple[str, ...] = (
     "InstanceNumber", "AccessionNumber", "StudyID", "StudyDescription", "SeriesDescription",
     "InstitutionName", "StationName", "ReferringPhysicianName", "BodyPartExamined",
     "TimezoneOffsetFromUTC", "PatientID", "IssuerOfPatientID", "PatientName",
-    "PatientBirthDate", "PatientSex",
+    "PatientBirthDate", "PatientSex", "SpecificCharacterSet",
 )
 """Header attributes kept with each instance (journal facts, ImagingStudy, C-FIND)."""
 

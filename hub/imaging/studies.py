@@ -8,6 +8,12 @@ ImagingStudy (:func:`mappings.dicom.merge_instances`, FHIR ImagingStudy DICOM
 mapping) and files it under each of the patient's identifiers: local
 PatientID, qualified INS, regional identifier. An instance arriving later
 reopens the study; it is indexed again after the next quiet period.
+
+An instance whose facts cannot be mapped (a UID that is not one, PS3.5 9.1)
+is left out of its study and its journal message gets one ``not-indexed``
+event saying why; a study none of whose instances can be mapped is not
+tried again until another instance of it arrives, and never holds up the
+other studies due.
 """
 
 from __future__ import annotations
@@ -26,12 +32,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.committer import Op, Write
 from hub.db.engine import Database
-from hub.db.tables import imaging_instances, imaging_studies, imaging_study_identifiers
+from hub.db.tables import events, imaging_instances, imaging_studies, imaging_study_identifiers
 from hub.errors import MappingError
 from hub.imaging.intake import DicomSources, local_identifier
+from hub.journal import Journal
 from hub.patients import Identifier, PatientDirectory, PatientView
 
 log = logging.getLogger(__name__)
+
+NOT_INDEXED = "not-indexed"
+"""The journal stage of an instance left out of its ImagingStudy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +71,21 @@ def _mapping_module() -> Any:
     return importlib.import_module("mappings.dicom")
 
 
-def build_resource(facts: Sequence[dict[str, str]], view: PatientView | None) -> dict[str, Any]:
-    """The ImagingStudy of instances with ``facts``; the subject is the INS when qualified."""
+def build_resource(facts: Sequence[dict[str, str]], view: PatientView | None,
+                   left_out: dict[int, str] | None = None) -> dict[str, Any]:
+    """The ImagingStudy of instances with ``facts``; the subject is the INS when qualified.
+
+    An instance that cannot be mapped is left out; ``left_out`` then gets its
+    position in ``facts`` and why. Raises MappingError when none is left.
+    """
     mapping = _mapping_module()
     mapped = []
-    for item in facts:
+    for n, item in enumerate(facts):
         try:
             mapped.append(mapping.map_dicom_instance(facts_dataset(item)))
         except MappingError as exc:
-            log.warning("instance %s left out of its ImagingStudy: %s",
-                        item.get("SOPInstanceUID"), exc)
+            if left_out is not None:
+                left_out[n] = str(exc)
     resource: dict[str, Any] = mapping.merge_instances(mapped).model_dump(
         mode="json", exclude_none=True)
     resource["id"] = facts[0]["StudyInstanceUID"]
@@ -109,14 +124,18 @@ class StudyIndex:
     """Indexes complete studies and answers searches over them."""
 
     def __init__(self, db: Database, patients: Callable[[], PatientDirectory],
-                 sources: DicomSources, *, regional_system: str, quiet_s: float) -> None:
+                 sources: DicomSources, *, regional_system: str, quiet_s: float,
+                 journal: Journal | None = None) -> None:
         self._db = db
         self._patients = patients
         self._sources = sources
         self._regional_system = regional_system
         self.quiet_s = quiet_s
+        self._journal = journal
         self._upsert = _upsert(db.dialect)
         self._link = _insert_ignore(db.dialect)
+        self._unindexable: dict[str, float] = {}
+        """Studies none of whose instances map, by the last arrival then: not tried again."""
 
     async def run(self) -> None:
         """Index due studies forever (a background task of the component)."""
@@ -140,27 +159,57 @@ class StudyIndex:
         return [(row.study_uid, row.last) for row in await self._db.fetch(query)]
 
     async def index_due(self, now: float | None = None) -> int:
-        """Index every due study; return how many."""
-        due = await self.due(now)
+        """Index every due study that can be; return how many were indexed."""
+        due = [(uid, last) for uid, last in await self.due(now)
+               if self._unindexable.get(uid) != last]
+        indexed = 0
         for study_uid, last in due:
-            await self.index(study_uid, last)
-        return len(due)
+            try:
+                await self.index(study_uid, last)
+            except MappingError:
+                self._unindexable[study_uid] = last
+                continue
+            self._unindexable.pop(study_uid, None)
+            indexed += 1
+        return indexed
 
     async def index(self, study_uid: str, last: float) -> IndexedStudy:
-        """Reconcile the patient and file the ImagingStudy of ``study_uid``."""
+        """Reconcile the patient and file the ImagingStudy of ``study_uid``.
+
+        Raises MappingError when none of its instances can be mapped; the
+        instances left out are marked in the journal either way.
+        """
         i = imaging_instances.c
-        rows = await self._db.fetch(select(i.facts, i.source).where(
+        rows = await self._db.fetch(select(i.facts, i.source, i.message_id).where(
             i.study_uid == study_uid).order_by(i.received_at))
         facts = [json.loads(r.facts) for r in rows]
         source = rows[0].source
         local = local_identifier(facts[0], self._sources.get(source))
         view = await self._patients().lookup(local) if local else None
-        resource = build_resource(facts, view)
+        left_out: dict[int, str] = {}
+        try:
+            resource = build_resource(facts, view, left_out)
+        finally:
+            await self._mark_left_out({rows[n].message_id: why for n, why in left_out.items()})
         indexed = IndexedStudy(study_uid, self._row(study_uid, source, facts, resource, local,
                                                     view, last),
                                study_identifiers(local, view, self._regional_system))
         await self._db.committer.run(*self._ops(indexed))
         return indexed
+
+    async def _mark_left_out(self, reasons: dict[str, str]) -> None:
+        """One ``not-indexed`` journal event per message left out, the first time only."""
+        if not reasons or self._journal is None:
+            return
+        e = events.c
+        marked = {r.message_id for r in await self._db.fetch(select(e.message_id).where(
+            e.message_id.in_(list(reasons)), e.stage == NOT_INDEXED))}
+        ops = [self._journal.event(message_id, NOT_INDEXED,
+                                   detail=f"left out of its ImagingStudy: {why}")
+               for message_id, why in reasons.items() if message_id not in marked]
+        if ops:
+            log.warning("%d instance(s) left out of their ImagingStudy", len(ops))
+            await self._db.committer.run(*ops)
 
     def _row(self, study_uid: str, source: str, facts: list[dict[str, str]],
              resource: dict[str, Any], local: Identifier | None, view: PatientView | None,

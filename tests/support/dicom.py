@@ -143,20 +143,25 @@ class StoreScp:
     """dcmtk ``storescp`` writing what it receives, bit-preserving, into ``directory``.
 
     Every C-STORE received makes a new file (``+uf``): a duplicate delivery shows.
+    ``fork=False`` makes it serve one association at a time, as storescp does
+    by default: a second association waits until the first is released.
     """
 
-    def __init__(self, directory: Path, *, aet: str = "SINK", port: int | None = None) -> None:
+    def __init__(self, directory: Path, *, aet: str = "SINK", port: int | None = None,
+                 fork: bool = True) -> None:
         self.directory = directory
         self.aet = aet
         self.port = port or free_port()
+        self.fork = fork
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> StoreScp:
         """Start it and wait until it accepts connections."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["storescp", "--fork", "+xa", "+B", "+uf", "-aet", self.aet, "-od", str(self.directory),
-             str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ["storescp", *(["--fork"] if self.fork else []), "+xa", "+B", "+uf",
+             "-aet", self.aet, "-od", str(self.directory), str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         wait_until(lambda: echoscu(self.port, calling="PROBE", called=self.aet).returncode == 0,
                    15, "storescp up")
