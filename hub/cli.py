@@ -44,6 +44,7 @@ from hub.cli_admin import list_queues, messages_app, parked_app
 from hub.cli_checks import config_app, db_app, init_directory, routes_app
 from hub.cli_common import CliState, err, fail, out, print_json_line, settings_of
 from hub.cli_documents import documents_app  # also adds `hub send cda`
+from hub.cli_principals import clients_app, users_app
 from hub.cli_send import send_app
 from hub.config import Settings
 from hub.errors import HubError
@@ -67,6 +68,8 @@ app.add_typer(send_app, name="send")
 app.add_typer(messages_app, name="messages")
 app.add_typer(parked_app, name="parked")
 app.add_typer(documents_app, name="documents")
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
 app.add_typer(bench_app, name="bench")
 # Components' commands, imported by name: hub does not depend on them statically.
 for _name, _ref in CLI_COMMANDS.items():

@@ -2,9 +2,10 @@
 
 ``hub send cda FILE...`` uploads CDA documents (``POST /documents``) with a
 progress bar and prints what became of each. ``hub documents list``,
-``show`` and ``get`` read through MHD (ITI-67, read, ITI-68) as an
-operator: the requests say ``X-Hub-Reader: admin``, so masked documents are
-listed too. Both say whether a document may be shared with national
+``show`` and ``get`` read through MHD (ITI-67, read, ITI-68) with the admin
+token: the requests say ``X-Hub-Reader: admin``, which only a credential
+with the ``admin`` role may ask for, so masked documents are listed too
+(and every read is in the audit trail). Both say whether a document may be shared with national
 services (``national``: the patient's INS is qualified).
 """
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from hub.api.auth import require_admin
 from hub.api.errors import ApiError, not_found
 from identity.component import IdentityComponent
 from identity.store import StoredRecord, split_key
 
-router = APIRouter(prefix="/api/identity", tags=["identity"],
-                   dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/identity", tags=["identity"])
 
 
 class ReviewDecision(BaseModel):

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import Body, Query, Request
 
 from hub.api.fhir import FhirError, FhirResponse, base_url, bundle, declare_capability, fhir_router
+from hub.audit.context import note
 from identity.component import IdentityComponent
 from identity.errors import SearchTooBroad
 from identity.ins import NIA_OID, NIR_OID
@@ -143,6 +144,8 @@ async def ihe_pix(
         for s, v in view.identifiers
         if (s, v) != (system, value) and (not wanted or s in wanted)
     ]
+    note(request, patients=[f"{s}|{v}" for s, v in view.identifiers],
+         entities=[f"Patient/{view.regional_id}"] if view.regional_id else [])
     if view.regional_id:
         parameters.append({"name": "targetId", "valueReference": {
             "reference": f"{base_url(request)}/Patient/{view.regional_id}"}})
@@ -155,6 +158,8 @@ async def read_patient(request: Request, identity_id: str) -> FhirResponse:
     resource = await patient_resource(_queries(request), identity_id)
     if resource is None:
         raise FhirError(404, f"Patient/{identity_id} is not known", code="not-found")
+    note(request, patients=[f"{i['system']}|{i['value']}" for i in resource.get("identifier", [])],
+         entities=[f"Patient/{identity_id}"])
     return FhirResponse(resource)
 
 
@@ -181,6 +186,9 @@ async def search_patients(request: Request) -> FhirResponse:
     except SearchTooBroad as exc:
         raise FhirError(400, str(exc), code="too-costly", expression=[exc.parameter]) from exc
     resources = [r for r in [await patient_resource(queries, i) for i in page.identity_ids] if r]
+    note(request, patients=[f"{i['system']}|{i['value']}" for r in resources
+                            for i in r.get("identifier", [])],
+         entities=[f"Patient/{r['id']}" for r in resources])
     links = _page_links(base_url(request), used, offset, count, page.total)
     return FhirResponse(bundle(resources, total=page.total, base=base_url(request),
                                links=links))
@@ -316,6 +324,7 @@ async def match_patient(request: Request, body: Annotated[dict[str, Any], Body()
                         "resource": patient,
                         "search": {"mode": "match", "score": _probability(m.score),
                                    "extension": [{"url": MATCH_GRADE, "valueCode": m.grade}]}})
+    note(request, entities=[f"Patient/{m.identity_id}" for m in matches])
     return FhirResponse({"resourceType": "Bundle", "type": "searchset",
                          "total": len(entries), "entry": entries})
 

@@ -1,9 +1,9 @@
 """FHIR R4 on the hub's HTTP server: the ``/fhir`` base, its errors and its media type.
 
 Components (identity, repository, imaging) add their FHIR routes through
-:func:`fhir_router`; every one of them is authenticated with the admin
-bearer token (only ``/fhir/metadata``, :mod:`hub.api.capabilities`, is
-open) and answers errors as an
+:func:`fhir_router`; every one of them is authorised by the rules of
+:mod:`hub.auth.policy` (only ``/fhir/metadata``, :mod:`hub.api.capabilities`,
+is open) and answers errors as an
 ``OperationOutcome`` (FHIR R4 3.1.0.4: the body of any failed interaction),
 never as the admin API's ``{"error": ...}`` shape.
 
@@ -12,7 +12,7 @@ Error mapping, once, at the edge (CONVENTIONS 7):
 - :class:`FhirError` -> its status, issue code and diagnostics;
 - a request validation problem -> 400 ``invalid`` naming the parameter;
 - an unknown path or method under ``/fhir`` -> 404 / 405 ``not-supported``;
-- 401 from the authentication -> 401 ``login``;
+- 401 from the authentication -> 401 ``login``, 403 from the authorisation -> ``forbidden``;
 - :class:`hub.errors.StorageError` -> 503 ``transient``;
 - anything else -> 500 ``exception`` (logged without query: no patient data).
 """
@@ -24,12 +24,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.api.auth import require_admin
 from hub.api.errors import ApiError
 from hub.errors import HubError, StorageError
 
@@ -112,7 +111,7 @@ def fhir_error_response(request: Request, exc: Exception) -> Response | None:
                       expression=exc.expression)
         return outcome_response(exc.status, [first, *exc.extra_issues])
     if isinstance(exc, ApiError):
-        code = "login" if exc.status == 401 else "processing"
+        code = {401: "login", 403: "forbidden"}.get(exc.status, "processing")
         return outcome_response(exc.status, [issue(exc.error, code=code)], exc.headers)
     if isinstance(exc, RequestValidationError):
         return outcome_response(400, [
@@ -131,8 +130,8 @@ def fhir_error_response(request: Request, exc: Exception) -> Response | None:
 
 
 def fhir_router(**kwargs: Any) -> APIRouter:
-    """A router under ``/fhir``, authenticated, tagged ``fhir``."""
-    return APIRouter(prefix=FHIR_PREFIX, dependencies=[Depends(require_admin)],
+    """A router under ``/fhir``, tagged ``fhir`` (authorised by :mod:`hub.auth.policy`)."""
+    return APIRouter(prefix=FHIR_PREFIX,
                      tags=kwargs.pop("tags", ["fhir"]), **kwargs)
 
 

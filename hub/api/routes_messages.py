@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from hub.api.auth import require_admin
 from hub.api.deps import BlobsDep, HubDep, JournalDep
 from hub.api.errors import ApiError, not_found, unknown_destination
 from hub.api.models import MessageDetail, MessagePage, Replayed, Resent
 from hub.api.shapes import decode_raw, message_detail, parse_instant, with_iso_times
+from hub.audit.context import note
 from hub.journal import STATUSES, Journal, SearchFilter
 
 HL7_MEDIA_TYPE = "application/hl7-v2"
 
-router = APIRouter(prefix="/api/messages", tags=["messages"],
-                   dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/messages", tags=["messages"])
 
 
 def _status(value: str | None) -> str | None:
@@ -43,6 +42,7 @@ async def _record(journal: Journal, message_id: str) -> dict[str, Any]:
 
 @router.get("", response_model=MessagePage, summary="Search the journal, newest first")
 async def list_messages(
+    request: Request,
     journal: JournalDep,
     since: Annotated[str | None, Query(description="ISO-8601 or epoch seconds, inclusive")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 or epoch seconds, exclusive")] = None,
@@ -60,6 +60,9 @@ async def list_messages(
         before_id=before,
     )
     rows = await journal.search(criteria)
+    note(request, patients=["|".join(reversed(r["patient_key"].rsplit("@", 1)))
+                            for r in rows if r.get("patient_key")],
+         entities=[f"message/{r['id']}" for r in rows])
     following = rows[-1]["id"] if len(rows) == limit else None
     return {"items": [with_iso_times(r) for r in rows], "next": following}
 
@@ -67,6 +70,7 @@ async def list_messages(
 @router.get("/{message_id}", response_model=MessageDetail,
             summary="One message with its events and deliveries")
 async def show_message(
+    request: Request,
     message_id: str,
     journal: JournalDep,
     blobs: BlobsDep,
@@ -74,6 +78,8 @@ async def show_message(
 ) -> dict[str, Any]:
     """The journal record; with ``raw=true`` also the decoded message text."""
     detail = message_detail(await _record(journal, message_id))
+    note(request, patients=["|".join(reversed(str(detail.get("patient_key")).rsplit("@", 1)))]
+         if detail.get("patient_key") else [], entities=[f"message/{message_id}"])
     if raw:
         detail["raw"], detail["charset"] = decode_raw(await blobs.get(detail["sha256"]))
     return detail
@@ -82,9 +88,12 @@ async def show_message(
 @router.get("/{message_id}/raw", response_class=Response,
             summary="The exact bytes received",
             responses={200: {"content": {HL7_MEDIA_TYPE: {}}}})
-async def raw_message(message_id: str, journal: JournalDep, blobs: BlobsDep) -> Response:
+async def raw_message(request: Request, message_id: str, journal: JournalDep,
+                      blobs: BlobsDep) -> Response:
     """The message exactly as received (the charset is the one MSH-18 declares)."""
     record = await _record(journal, message_id)
+    note(request, patients=["|".join(reversed(str(record.get("patient_key")).rsplit("@", 1)))]
+         if record.get("patient_key") else [], entities=[f"message/{message_id}"])
     payload = await blobs.get(record["sha256"])
     return Response(payload, media_type=HL7_MEDIA_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{message_id}.hl7"'})

@@ -4,6 +4,10 @@ The socket is bound here, before uvicorn starts, so that a busy port is a
 :class:`~hub.errors.ConfigError` naming ``http.port`` rather than uvicorn's
 ``sys.exit``. Signals belong to the hub process (``hub run``), so uvicorn's
 own signal capture is turned off.
+
+With ``http.tls`` the server speaks HTTPS (TLS 1.2 or later); with its
+``cafile`` clients may present a certificate, which :mod:`hub.api.tls`
+hands to the application (mutual TLS).
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
 
 from hub.api.app import create_app
+from hub.api.tls import TlsH11Protocol, server_context
 from hub.app import Hub
 from hub.errors import ConfigError
 
@@ -58,6 +65,7 @@ class HttpServer:
         self._port: int | None = None
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._app: Any = None
 
     @property
     def port(self) -> int:
@@ -70,10 +78,11 @@ class HttpServer:
         """Bind, start serving, and return once uvicorn accepts connections."""
         sock = bind(self.host, self._requested_port)
         self._port = sock.getsockname()[1]
+        self._app = create_app(self.hub)
         config = uvicorn.Config(
-            create_app(self.hub), host=self.host, port=self._port, log_level="warning",
+            self._app, host=self.host, port=self._port, log_level="warning",
             log_config=None, access_log=False, lifespan="off",
-            timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S),
+            timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S), **self._tls_options(),
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="http")
@@ -83,6 +92,18 @@ class HttpServer:
             await self.close()
             raise
         log.info("http listening on %s:%s", self.host, self._port)
+
+    def _tls_options(self) -> dict[str, Any]:
+        """uvicorn options: HTTPS with the client certificate passed on, when ``http.tls``."""
+        tls = self.hub.settings.http.tls
+        if tls is None:
+            return {}
+        context = server_context(tls)
+
+        def factory(_config: Any, _default: Any) -> ssl.SSLContext:
+            return context
+
+        return {"http": TlsH11Protocol, "ssl_context_factory": factory}
 
     async def _wait_started(self) -> None:
         assert self._server is not None and self._task is not None
@@ -109,3 +130,6 @@ class HttpServer:
             await asyncio.wait({task})
         if not task.cancelled() and task.exception() is not None:
             log.error("http server failed: %s", task.exception())
+        authenticator = getattr(self._app.state, "authenticator", None) if self._app else None
+        if authenticator is not None:
+            await authenticator.aclose()

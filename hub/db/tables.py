@@ -360,3 +360,78 @@ mssante_recipients = Table(
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_mssante_recipients_mail_id", mssante_recipients.c.mail_id)
+
+# Access control: operators (users) with argon2 password hashes, systems
+# (clients) with the SHA-256 of their API key and optionally of their client
+# certificate, and the opaque tokens issued to both (login sessions, OAuth2
+# access tokens), kept as SHA-256 digests so that a copy of the database
+# holds no usable credential. Lists (roles, scopes...) are JSON arrays.
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("login", String(64), primary_key=True),
+    Column("display_name", String(128), nullable=False),
+    Column("roles", Text, nullable=False, comment="JSON array of role names"),
+    Column("acts_as", String(32), nullable=True, comment="document readers: professional..."),
+    Column("password_hash", String(256), nullable=False, comment="argon2id, PHC string"),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("rotated_at", Float, nullable=False),
+)
+
+auth_clients = Table(
+    "auth_clients",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("roles", Text, nullable=False, comment="JSON array of role names"),
+    Column("scopes", Text, nullable=False, comment="JSON array of SMART scopes"),
+    Column("establishments", Text, nullable=False, comment="JSON array of OIDs / FINESS"),
+    Column("patients", Text, nullable=False, comment="JSON array of system|value"),
+    Column("acts_as", String(32), nullable=True),
+    Column("source", String(64), nullable=True, comment="the inbound source it is bound to"),
+    Column("key_hash", String(64), nullable=False, comment="SHA-256 of the API key (hex)"),
+    Column("cert_sha256", String(64), nullable=True, comment="client certificate fingerprint"),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("rotated_at", Float, nullable=False),
+)
+Index("ix_auth_clients_key_hash", auth_clients.c.key_hash, unique=True)
+Index("ix_auth_clients_cert_sha256", auth_clients.c.cert_sha256)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, comment="SHA-256 of the token (hex)"),
+    Column("kind", String(16), nullable=False, comment="session (a user), access (a client)"),
+    Column("subject", String(64), nullable=False, comment="user login or client name"),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+)
+Index("ix_auth_tokens_subject", auth_tokens.c.kind, auth_tokens.c.subject)
+
+# -- audit trail (hub/audit) ------------------------------------------------------
+
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False,
+           comment="position in the hash chain, from 1"),
+    Column("recorded_at", Float, nullable=False),
+    Column("principal_id", String(256), nullable=False),
+    Column("action", String(1), nullable=False, comment="C R U D E"),
+    Column("outcome", Integer, nullable=False, comment="0, 4, 8, 12 (DICOM PS3.15 A.5)"),
+    Column("content", Text, nullable=False, comment="canonical JSON of the record"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_audit_records_recorded_at", audit_records.c.recorded_at)
+Index("ix_audit_records_principal", audit_records.c.principal_id, audit_records.c.seq)
+
+audit_patients = Table(
+    "audit_patients",
+    metadata,
+    Column("patient", String(256), primary_key=True, comment="system|value"),
+    Column("seq", BigInteger, primary_key=True),
+)

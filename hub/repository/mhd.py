@@ -1,7 +1,7 @@
 """MHD on FHIR R4 (ITI-65, 66, 67, 68) and the plain CDA upload, on the hub's HTTP server.
 
-Every route needs the admin bearer token (``hub.api.fhir.fhir_router``);
-FHIR errors are OperationOutcomes. Every request body is journaled before the
+Every route is authorised by :mod:`hub.auth.policy`; FHIR errors are
+OperationOutcomes. Every request body is journaled before the
 answer: with the documents it filed, in one transaction, or as ``rejected``
 with the reason (:mod:`hub.intake_http`).
 
@@ -14,8 +14,11 @@ with the reason (:mod:`hub.intake_http`).
 - ``POST /fhir/Binary`` and ``POST /documents``: a CDA document as the body,
   metadata from its header.
 
-Who reads is told by ``X-Hub-Reader`` / ``X-Hub-Break-Glass`` (see
+Who reads is the authenticated principal (:func:`access_of`, rules in
 :mod:`hub.repository.search`); hidden documents answer 404, as unknown ones.
+A principal without the ``admin`` role submits only documents whose CDA
+author institution (XDS ``authorInstitution``, ITI TF-3 4.2.3.2.3) is one
+of its establishments (:func:`check_establishments`).
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from hub.api.auth import require_admin
+from hub.api.auth import principal_of
 from hub.api.errors import ApiError
 from hub.api.fhir import FHIR_JSON, FhirError, FhirResponse, base_url, bundle, fhir_router
+from hub.audit.context import note
+from hub.auth.model import ActsAs, Principal, Role
 from hub.errors import MappingError
 from hub.intake_http import HttpArrival
 from hub.repository import search as s
@@ -40,6 +45,7 @@ from hub.repository.iti65 import ProvideBundle, cda_patient, parse_provide_bundl
 from hub.repository.model import Filed, Filing, RepositoryError, Submission, as_oid
 from hub.repository.resources import document_reference, submission_list
 from mappings.cda import map_cda
+from mappings.cda.model import Organization
 
 if TYPE_CHECKING:
     from hub.repository import RepositoryComponent
@@ -50,19 +56,88 @@ MAX_BODY = 64 * 1024 * 1024
 _HTTP_STATUS = {"conflict": 409, "not-found": 422, "business-rule": 422}
 
 
-def access_of(request: Request) -> s.Access:
-    """The reader and break-the-glass of a request (headers ``X-Hub-Reader``, ``-Break-Glass``)."""
-    raw = request.headers.get("x-hub-reader", s.Reader.PROFESSIONAL.value)
+_READER_OF = {ActsAs.PATIENT: s.Reader.PATIENT,
+              ActsAs.LEGAL_REPRESENTATIVE: s.Reader.LEGAL_REPRESENTATIVE}
+
+
+def _claimed_reader(request: Request, principal: Principal, own: s.Reader) -> s.Reader:
+    """``X-Hub-Reader`` may only repeat the credential's reader; the ``admin`` role
+    may choose any view, its own (nothing hidden) only when it asks for it."""
+    raw = request.headers.get("x-hub-reader")
+    if raw is None:
+        return own
     try:
-        reader = s.Reader(raw)
+        claimed = s.Reader(raw)
     except ValueError:
         raise FhirError(400, f"X-Hub-Reader {raw!r} is not one of "
                         f"{', '.join(r.value for r in s.Reader)}", code="invalid",
                         expression=["X-Hub-Reader"]) from None
-    glass = bool(request.headers.get("x-hub-break-glass", "").strip())
-    if glass and reader is s.Reader.PROFESSIONAL:
-        log.warning("break-the-glass access to the repository from %s", _peer(request))
-    return s.Access(reader, glass)
+    if claimed is not own and Role.ADMIN not in principal.roles:
+        raise FhirError(400, f"X-Hub-Reader {raw!r} claims more than the credential of "
+                        f"{principal.id}, which reads as {own.value!r}", code="invalid",
+                        expression=["X-Hub-Reader"])
+    return claimed
+
+
+def _break_glass(request: Request, principal: Principal, reader: s.Reader) -> bool:
+    """``X-Hub-Break-Glass: <reason>``: a person acting as a professional (or the
+    bootstrap admin) only; the reason goes to the audit trail."""
+    reason = request.headers.get("x-hub-break-glass", "").strip()
+    if not reason:
+        return False
+    if reader is not s.Reader.PROFESSIONAL or not (principal.is_person
+                                                   or principal.kind == "admin"):
+        raise FhirError(403, f"break-the-glass is for a person acting as a professional; "
+                        f"{principal.id} is a {principal.kind} reading as {reader.value}",
+                        code="forbidden", expression=["X-Hub-Break-Glass"])
+    note(request, break_glass=reason)
+    log.warning("break-the-glass access to the repository by %s from %s", principal.id,
+                _peer(request))
+    return True
+
+
+def access_of(request: Request) -> s.Access:
+    """What the authenticated principal may read: reader from ``acts_as``, patients
+    from the credential, break-the-glass for persons (module docstring)."""
+    principal = principal_of(request)
+    acts_as = principal.acts_as
+    own = _READER_OF.get(acts_as, s.Reader.PROFESSIONAL) if acts_as else s.Reader.PROFESSIONAL
+    reader = _claimed_reader(request, principal, own)
+    bound = principal.patients or own in (s.Reader.PATIENT, s.Reader.LEGAL_REPRESENTATIVE)
+    patients = None
+    if bound and Role.ADMIN not in principal.roles:
+        patients = tuple(s.parse_identifier(p, "patients") for p in principal.patients)
+    return s.Access(reader, _break_glass(request, principal, reader), patients)
+
+
+def _institution_keys(org: Organization | None) -> set[str]:
+    """How an establishment may be named: ``root|extension``, the extension (a FINESS
+    number), or the root alone when it has no extension (an establishment's OID)."""
+    if org is None:
+        return set()
+    if org.id_extension:
+        return {org.id_extension, f"{org.id_root}|{org.id_extension}"}
+    return {org.id_root} if org.id_root else set()
+
+
+def check_establishments(request: Request, filings: Sequence[Filing],
+                         where: Callable[[int], str]) -> None:
+    """403 unless every document's author institutions are the submitter's establishments
+    (the ``admin`` role submits for anyone)."""
+    principal = principal_of(request)
+    if Role.ADMIN in principal.roles:
+        return
+    mine = set(principal.establishments)
+    for index, filing in enumerate(filings):
+        named = [_institution_keys(a.institution) for a in filing.mapping.entry.authors]
+        named = [keys for keys in named if keys]
+        if named and all(keys & mine for keys in named):
+            continue
+        shown = ", ".join(sorted(k for keys in named for k in keys if "|" in k)) or "none"
+        raise FhirError(403, f"{where(index)}: the author institution ({shown}) is not an "
+                        f"establishment of {principal.id} "
+                        f"({', '.join(principal.establishments) or 'none'})",
+                        code="forbidden", expression=[where(index)])
 
 
 def _peer(request: Request) -> str:
@@ -103,6 +178,9 @@ class MhdApi:
         arrival = HttpArrival(body, "fhir", "ITI-65", _peer(request))
         try:
             provided = parse_provide_bundle(body)
+            check_establishments(request, [d.filing for d in provided.documents],
+                                 lambda i: f"Bundle.entry[{provided.documents[i].entry}]"
+                                 ".resource.author")
             filings = await self._resolve_replacements(provided)
             list_id, filed = await self._file(arrival, filings, Submission(
                 "http", self._source_id(provided), provided.submission_unique_id,
@@ -114,6 +192,8 @@ class MhdApi:
         except FhirError as exc:
             await self.c.http_intake.rejected(arrival, exc.diagnostics)
             raise
+        note(request, patients=_subjects(filings),
+             entities=[f"DocumentReference/{f.id}" for f in filed])
         return FhirResponse(self._transaction_response(provided, list_id, filed),
                             status_code=200)
 
@@ -179,6 +259,7 @@ class MhdApi:
         try:
             mapping = map_cda(body, results=False)
             filing = Filing(mapping, body, cda_patient(mapping))
+            check_establishments(request, [filing], lambda _: "ClinicalDocument.author")
             _, filed = await self._file(arrival, [filing],
                                         Submission("http", self.c.source_oid),
                                         control_id=mapping.entry.unique_id)
@@ -189,8 +270,12 @@ class MhdApi:
         except RepositoryError as exc:
             await self.c.http_intake.rejected(arrival, str(exc))
             raise repository_error(exc, "body") from None
+        except FhirError as exc:
+            await self.c.http_intake.rejected(arrival, exc.diagnostics)
+            raise
         row = await self.c.repository.get(filed[0].id)
         assert row is not None
+        note(request, patients=[_subject(row)], entities=[f"DocumentReference/{row['id']}"])
         patient = await self._patient_ids([row])
         return filed[0], document_reference(row, base_url(request), patient[row["id"]])
 
@@ -220,7 +305,11 @@ class MhdApi:
             criteria = criteria_of(request.query_params.multi_items(), self._regional_system())
         except s.SearchError as exc:
             raise _search_error(exc) from None
-        rows, total = await self.c.repository.search(criteria, access_of(request))
+        access = access_of(request)
+        await self._check_patient(criteria.patient, access)
+        rows, total = await self.c.repository.search(criteria, access)
+        note(request, patients=[_identifier(criteria.patient), *map(_subject, rows)],
+             entities=[f"DocumentReference/{r['id']}" for r in rows])
         base = base_url(request)
         patients = await self._patient_ids(rows)
         resources = [document_reference(r, base, patients[r["id"]]) for r in rows]
@@ -230,12 +319,14 @@ class MhdApi:
     async def read_document_reference(self, request: Request, doc_id: str) -> FhirResponse:
         """Read one DocumentReference (404 when unknown or hidden from this reader)."""
         row = await self._visible(doc_id, request)
+        note(request, patients=[_subject(row)], entities=[f"DocumentReference/{doc_id}"])
         patient = await self._patient_ids([row])
         return FhirResponse(document_reference(row, base_url(request), patient[row["id"]]))
 
     async def retrieve(self, request: Request, doc_id: str) -> Response:
         """ITI-68 Retrieve Document (MHD 2.3.2.68): the exact bytes filed."""
         row = await self._visible(doc_id, request)
+        note(request, patients=[_subject(row)], entities=[f"DocumentReference/{doc_id}"])
         data = await self.c.repository.content(row)
         digest = bytes.fromhex(row["sha256"])  # the blob's name: the SHA-256 of these bytes
         headers = {"ETag": f'"{digest.hex()}"',
@@ -247,10 +338,35 @@ class MhdApi:
         return Response(data, media_type=row["mime_type"], headers=headers)
 
     async def _visible(self, doc_id: str, request: Request) -> dict[str, Any]:
+        access = access_of(request)
         row = await self.c.repository.get(doc_id)
-        if row is None or not self.c.repository.may_see(row, access_of(request)):
+        if (row is None or not self.c.repository.may_see(row, access)
+                or not await self._own_document(row, access)):
             raise FhirError(404, f"DocumentReference/{doc_id} is not known", code="not-found")
         return row
+
+    async def _bound_identifiers(self, access: s.Access) -> set[tuple[str, str]]:
+        """Every identifier of the patients ``access`` is bound to (SRRI links count)."""
+        found: set[tuple[str, str]] = set()
+        for identifier in access.patients or ():
+            found.update(await self.c.repository.identifiers(identifier))
+        return found
+
+    async def _check_patient(self, patient: tuple[str, str], access: s.Access) -> None:
+        """403 when a principal bound to patients searches for another one."""
+        if access.patients is None:
+            return
+        if not set(await self.c.repository.identifiers(patient)) & set(access.patients):
+            raise FhirError(403, f"patient {_identifier(patient)} is not one this credential "
+                            "may read", code="forbidden", expression=["patient"])
+
+    async def _own_document(self, row: Mapping[str, Any], access: s.Access) -> bool:
+        """True unless ``access`` is bound to patients and the document is not theirs."""
+        if access.patients is None:
+            return True
+        filed = {(str(row["patient_system"]), str(row["patient_value"])),
+                 *await self.c.repository.filed_under(row["id"])}
+        return bool(filed & await self._bound_identifiers(access))
 
     async def find_lists(self, request: Request) -> FhirResponse:
         """ITI-66 Find Document Lists (MHD 2.3.2.66): SubmissionSets of a patient."""
@@ -261,7 +377,10 @@ class MhdApi:
                                             s.parse_offset(params.get("_offset")))
         except s.SearchError as exc:
             raise _search_error(exc) from None
+        await self._check_patient(criteria.patient, access_of(request))
         found = await self.c.repository.submissions(criteria)
+        note(request, patients=[_identifier(criteria.patient)],
+             entities=[f"List/{row['id']}" for row, _ in found])
         base = base_url(request)
         patients = await self._patient_ids([row for row, _ in found], documents=False)
         return FhirResponse(bundle([submission_list(r, m, patients[r["id"]]) for r, m in found],
@@ -304,6 +423,27 @@ class MhdApi:
                         break
             found[row["id"]] = patient
         return found
+
+
+def _identifier(identifier: tuple[str, str]) -> str:
+    """``system|value``, as the audit trail names patients."""
+    return f"{identifier[0]}|{identifier[1]}"
+
+
+def _subject(row: Mapping[str, Any]) -> str:
+    """The subject of a document row as ``system|value``."""
+    return f"{row['patient_system']}|{row['patient_value']}"
+
+
+def _subjects(filings: Sequence[Filing]) -> list[str]:
+    """The subjects of the filings: INS when known, else their first identifier."""
+    found = []
+    for filing in filings:
+        subject = filing.patient
+        first = subject.ins or (subject.identifiers[0] if subject.identifiers else None)
+        if first is not None:
+            found.append(_identifier(first))
+    return found
 
 
 def _patient_of(params: Mapping[str, str], regional_system: str | None = None) -> tuple[str, str]:
@@ -366,7 +506,7 @@ def routers(component: RepositoryComponent) -> list[APIRouter]:
     add("/Binary/{doc_id}", api.retrieve, methods=["GET"], summary="ITI-68 Retrieve Document")
     add("/Binary", api.post_binary, methods=["POST"], summary="Upload a CDA document")
     add("/List", api.find_lists, methods=["GET"], summary="ITI-66 Find Document Lists")
-    plain = APIRouter(dependencies=[Depends(require_admin)], tags=["documents"])
+    plain = APIRouter(tags=["documents"])
     plain.add_api_route("/documents", api.post_document, methods=["POST"],
                         summary="Upload a CDA document (metadata from its header)")
     return [fhir, plain]

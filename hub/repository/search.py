@@ -15,7 +15,8 @@ Without ``status``, entered-in-error documents are left out: a deleted
 document disappears from searches unless asked for by status.
 
 Visibility (CI-SIS MetaDMPMSS flags, enforced on every read, search and
-retrieve). The reader says who they act for in the ``X-Hub-Reader`` header:
+retrieve). Whom the reader acts for comes from its credential
+(:func:`hub.repository.mhd.access_of`), never from a header it sets:
 
 ============================  =====================================================
 reader                        does not see
@@ -24,8 +25,11 @@ reader                        does not see
                               the request carries ``X-Hub-Break-Glass: <reason>``
 ``patient``                   INVISIBLE_PATIENT documents
 ``legal-representative``      INVISIBLE_REP_LEGAUX and CONNEXION_SECRETE documents
-``admin``                     nothing hidden (operators, the CLI)
+``admin``                     nothing hidden (the ``admin`` role, asking for it)
 ============================  =====================================================
+
+A patient or legal representative (and any principal bound to patients)
+reads only the documents of its own patients (:attr:`Access.patients`).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class SearchError(ValueError):
 
 
 class Reader(StrEnum):
-    """Whom the caller acts for (``X-Hub-Reader``)."""
+    """Whom the caller acts for (from its credential)."""
 
     PROFESSIONAL = "professional"
     PATIENT = "patient"
@@ -69,10 +73,15 @@ class Reader(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """The reader and whether a professional broke the glass."""
+    """The reader, whether a professional broke the glass, and the patients it is bound to.
+
+    ``patients`` None: any patient; a tuple: only those (identifiers as
+    ``(system, value)``; empty: none).
+    """
 
     reader: Reader = Reader.PROFESSIONAL
     break_glass: bool = False
+    patients: tuple[Identifier, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

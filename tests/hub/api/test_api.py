@@ -61,8 +61,8 @@ async def test_open_endpoints_need_no_token(hub: Hub, path: str) -> None:
 async def test_openapi_documents_the_bearer_scheme(hub: Hub) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{hub.http_port}") as client:
         schema = (await client.get("/openapi.json")).json()
-    assert schema["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"
-    assert schema["paths"]["/metrics"]["get"]["security"] == [{"adminToken": []}]
+    assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    assert schema["paths"]["/metrics"]["get"]["security"] == [{"bearerToken": []}]
     assert "security" not in schema["paths"]["/healthz"]["get"]
 
 
