@@ -13,6 +13,7 @@ import secrets
 import time
 from typing import Any
 
+from hub.audit.store import AuditTrail
 from hub.blobs import BlobStore
 from hub.broker.base import Broker, ParkedMessage, transactional
 from hub.components import Component
@@ -78,6 +79,7 @@ class Hub:
         self.broker: Broker | None = None
         self.journal: Journal | None = None
         self.blobs: BlobStore | None = None
+        self.audit: AuditTrail | None = None
         self.intake: Intake | None = None
         self.pipeline: Pipeline | None = None
         self.workers: dict[str, DeliveryWorker] = {}
@@ -100,6 +102,7 @@ class Hub:
         self.db = await Database.open(s.effective_database_url)
         await self.db.upgrade()
         self.blobs = BlobStore(self.db, s.data_dir / "blobs")
+        self.audit = AuditTrail(self.db)
         self.journal = Journal(self.db)
         self.broker = create_broker(s.broker_url, self.db, prefix=s.broker_prefix)
         await self.broker.declare(INGRESS)

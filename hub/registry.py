@@ -48,6 +48,7 @@ CLI_COMMANDS: dict[str, str] = {
     "identity": "identity.cli:app",
     "mssante": "connectors.mssante.cli:app",
     "studies": "hub.imaging.cli:studies_app",  # also adds `hub send dicom`
+    "audit": "hub.audit.cli:app",
 }
 """``hub <name> ...`` command groups of components: name -> ``module:typer app``."""
 
@@ -99,7 +100,9 @@ def create_broker(url: str, db: Database, *, prefix: str = "hub") -> Broker:
         from hub.broker.rabbitmq import RabbitMQBroker
 
         return RabbitMQBroker(url, prefix=prefix)
-    raise ConfigError(f"'{url}' is neither 'embedded' nor an amqp:// URL", key="broker_url")
+    # The scheme only: the rest of a URL may hold a password.
+    raise ConfigError(f"'{url.split(':', 1)[0]}' is neither 'embedded' nor an amqp:// URL",
+                      key="broker_url")
 
 
 def create_mllp_listener(settings: MllpSettings, intake: Any, metrics: Any) -> Any:
