@@ -65,8 +65,12 @@ class AdminClient:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout_s = timeout_s
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; exit 1 when the hub cannot be reached, 1/2 on errors."""
+    def request(self, method: str, path: str, *, not_found: str | None = None,
+                **kwargs: Any) -> httpx.Response:
+        """Send one request; exit 1 when the hub cannot be reached, 1/2 on errors.
+
+        ``not_found``: the sentence to exit with (2) when the path is not served.
+        """
         try:
             with httpx.Client(base_url=self.base_url, headers=self._headers,
                               timeout=self._timeout_s) as http:
@@ -77,6 +81,8 @@ class AdminClient:
             fail(f"the hub at {self.base_url} did not answer in time")
         except httpx.HTTPError as exc:
             fail(f"{self.base_url}: {exc}")
+        if response.status_code == 404 and not_found is not None:
+            fail(not_found, REFUSED)
         if response.status_code >= 400:
             _refuse(response)
         return response

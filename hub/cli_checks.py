@@ -20,11 +20,12 @@ from hub.config import (
     MllpDestination,
     Settings,
     config_file,
+    read_yaml,
 )
 from hub.db.engine import Database
 from hub.errors import ConfigError, ParseError
 from hub.hl7.er7 import Message, parse
-from hub.preflight import SettingsProblems, check_settings
+from hub.preflight import SettingsProblems, check_settings, weak_settings
 from hub.routing.engine import Decision, RoutingEngine
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
@@ -80,7 +81,8 @@ def summary_table(settings: Settings, engine: RoutingEngine, origin: str) -> Tab
         ("data_dir", str(settings.data_dir)),
         ("mllp", _listener(settings.mllp.enabled, settings.mllp.host, settings.mllp.port,
                            settings.mllp.tls is not None)),
-        ("http", _listener(settings.http.enabled, settings.http.host, settings.http.port)),
+        ("http", _listener(settings.http.enabled, settings.http.host, settings.http.port,
+                           settings.http.tls is not None)),
         ("broker", mask_url(settings.broker_url)),
         ("database", mask_url(settings.effective_database_url)),
         ("admin token", _admin_token(settings)),
@@ -105,6 +107,21 @@ def config_check(ctx: typer.Context) -> None:
     origin = f"{_origin(state_of(ctx).config)} + HUB_* environment"
     out.print("[green]configuration OK[/green]")
     out.print(summary_table(settings, engine, origin))
+    _print_warnings(weak_settings(settings, _file_tree(state_of(ctx).config)))
+
+
+def _file_tree(config: Path | None) -> dict[str, object]:
+    """The settings file alone (no environment), to tell where a secret was written."""
+    try:
+        return read_yaml(config_file(config))
+    except ConfigError:
+        return {}
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """Weak settings, one line each on stderr; they do not change the exit status."""
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
 
 
 def _origin(config: Path | None) -> str:

@@ -65,6 +65,8 @@ class MllpSettings(_Model):
     idle_timeout_s: float = Field(300.0, gt=0, description="close a silent connection after this")
     max_connections: int = Field(1024, gt=0, description="concurrent connections accepted")
     tls: TlsSettings | None = Field(None, description="serve MLLP over TLS when set")
+    allow_plaintext: bool = Field(
+        False, description="waive TLS on a non-loopback host (a VPN or TLS proxy in front)")
 
 
 class HttpSettings(_Model):
@@ -73,6 +75,63 @@ class HttpSettings(_Model):
     enabled: bool = Field(True, description="start the HTTP server")
     host: str = Field("127.0.0.1", description="address to bind")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one)")
+    allow_plaintext: bool = Field(
+        False, description="waive TLS on a non-loopback host (a TLS proxy in front)")
+    tls: TlsSettings | None = Field(
+        None, description="serve HTTPS when set; with cafile, clients may present a "
+        "certificate (mutual TLS) that identifies them")
+
+
+class CertificateBinding(_Model):
+    """The client certificate a source is known by (mutual TLS, RFC 8446 4.4.2).
+
+    ``sha256`` pins one certificate (the SHA-256 of its DER encoding, hex,
+    colons allowed); ``subject`` accepts any certificate the listener's CA
+    verified with that subject distinguished name (RFC 4514 string, e.g.
+    ``CN=gam.chu-x.example,O=CHU X,C=FR``), so that a renewal needs no change.
+    """
+
+    sha256: str | None = Field(
+        None, pattern=r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$",
+        description="SHA-256 fingerprint of the DER certificate (hex)")
+    subject: str | None = Field(None, min_length=3, description="subject DN, RFC 4514")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CertificateBinding:
+        if self.sha256 is None and self.subject is None:
+            raise ValueError("certificate: set sha256, subject or both")
+        return self
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint as :class:`~hub.auth.model.PeerCertificate` spells it (lowercase hex)."""
+        return self.sha256.replace(":", "").lower() if self.sha256 else None
+
+    @property
+    def subject_key(self) -> str | None:
+        """The subject compared case-insensitively, without blanks around separators."""
+        return normalise_dn(self.subject) if self.subject else None
+
+
+def normalise_dn(dn: str) -> str:
+    """An RFC 4514 distinguished name in the form compared: no blanks around ``=``, ``,``
+    and ``+``, case folded (RFC 4517 caseIgnoreMatch, approximately); escaped
+    separators (a backslash before them) are kept as they are."""
+    parts: list[str] = []
+    current, escaped = "", False
+    for char in dn:
+        if not escaped and char in ",+":
+            parts += [current, char]
+            current = ""
+            continue
+        escaped = not escaped and char == "\\"
+        current += char
+    parts.append(current)
+    pieces = []
+    for part in parts:
+        kind, sep, value = part.partition("=")
+        pieces.append(f"{kind.strip()}={value.strip()}" if sep else part.strip())
+    return "".join(pieces).casefold()
 
 
 class DicomSourceSettings(_Model):
@@ -87,6 +146,17 @@ class DicomSourceSettings(_Model):
         "IssuerOfPatientID does not say it")
     marker: str | None = Field(None, description="site name written by the source marker "
                                "(default: the source name)")
+    certificate: CertificateBinding | None = Field(
+        None, description="client certificate this source's associations present (dicom.tls "
+        "with cafile); another certificate calling with its AE titles is rejected")
+    require_certificate: bool = Field(
+        False, description="reject an association with its AE titles without that certificate")
+
+    @model_validator(mode="after")
+    def _required_binding(self) -> DicomSourceSettings:
+        if self.require_certificate and self.certificate is None:
+            raise ValueError(f"dicom source '{self.name}': require_certificate needs certificate")
+        return self
 
 
 class DicomSettings(_Model):
@@ -99,6 +169,8 @@ class DicomSettings(_Model):
     sources: list[DicomSourceSettings] = Field(
         default_factory=list, description="senders allowed; any other AE is refused")
     tls: TlsSettings | None = Field(None, description="DICOM over TLS (PS3.15 B.1) when set")
+    allow_plaintext: bool = Field(
+        False, description="waive TLS on a non-loopback host (a VPN in front)")
     max_pdu: int = Field(1048576, ge=0, description="largest PDU accepted (0: unlimited)")
     max_associations: int = Field(64, ge=1, description="concurrent associations")
     store_timeout_s: float = Field(60.0, gt=0, description="longest wait for storage "
@@ -106,14 +178,39 @@ class DicomSettings(_Model):
     study_quiet_s: float = Field(30.0, gt=0, description="a study is complete after this "
                                  "long without a new instance")
 
+    @model_validator(mode="after")
+    def _bound_titles_unshared(self) -> DicomSettings:
+        """A certificate-bound source's AE titles are its own: the certificate decides."""
+        for bound in (s for s in self.sources if s.certificate is not None):
+            for other in self.sources:
+                shared = set(bound.ae_titles) & set(other.ae_titles)
+                if other is not bound and shared:
+                    raise ValueError(
+                        f"dicom.sources: AE title {sorted(shared)[0]!r} of '{bound.name}' "
+                        f"(bound to a certificate) is also listed by '{other.name}'")
+        return self
+
 
 class SourceSettings(_Model):
-    """A known sender, recognised by MSH-3 / MSH-4."""
+    """A known sender, recognised by MSH-3 / MSH-4, or by its client certificate when bound."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="source name used in routes")
     sending_application: str | None = Field(None, description="MSH-3.1 to match (any if unset)")
     sending_facility: str | None = Field(None, description="MSH-4.1 to match (any if unset)")
     strict: bool = Field(False, description="validate every message with hl7apy (slow path)")
+    certificate: CertificateBinding | None = Field(
+        None, description="client certificate this source presents (mllp.tls with cafile): "
+        "a connection presenting it is this source, whatever MSH-3/MSH-4 say, and may send "
+        "only this source's application and facility")
+    require_certificate: bool = Field(
+        False, description="refuse messages naming this source that arrive without its "
+        "certificate (plain TCP, or TLS without a client certificate)")
+
+    @model_validator(mode="after")
+    def _required_binding(self) -> SourceSettings:
+        if self.require_certificate and self.certificate is None:
+            raise ValueError(f"source '{self.name}': require_certificate needs certificate")
+        return self
 
 
 class RetrySettings(_Model):
@@ -313,6 +410,35 @@ class OidcSettings(_Model):
     role_map: dict[str, list[str]] = Field(
         default_factory=dict, description="claim value -> hub roles; unmapped values ignored")
     leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew allowed on exp/nbf")
+    authorized_parties: list[str] = Field(
+        default_factory=list, description="when `aud` names several audiences, `azp` must be "
+        "one of these (OpenID Connect Core 3.1.3.7; default: the audience itself)")
+    acts_as: Literal["professional", "patient", "legal-representative"] = Field(
+        "professional", description="whom this issuer's people read documents as "
+        "(Pro Santé Connect, a staff Keycloak: professional)")
+    jwks_cache_s: float = Field(
+        3600.0, gt=0, le=86400, description="the issuer's keys are fetched again after this "
+        "long (a key withdrawn from its JWKS stops verifying within this time)")
+    jwks_min_refresh_s: float = Field(
+        30.0, ge=0, le=3600, description="an unknown `kid` or a failed fetch triggers at most "
+        "one JWKS fetch per this period")
+    http_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="timeout of the discovery and JWKS requests")
+    tls: TlsSettings | None = Field(
+        None, description="client TLS toward the issuer: cafile for a private CA "
+        "(default: the system's trust store)")
+
+    @model_validator(mode="after")
+    def _roles_are_hub_roles(self) -> OidcSettings:
+        from hub.auth.model import Role
+
+        known = {role.value for role in Role}
+        for claim, roles in self.role_map.items():
+            unknown = sorted(set(roles) - known)
+            if unknown:
+                raise ValueError(f"role_map['{claim}']: {unknown} are not hub roles "
+                                 f"(one of {sorted(known)})")
+        return self
 
 
 class AuthSettings(_Model):
@@ -321,6 +447,14 @@ class AuthSettings(_Model):
     oidc: OidcSettings | None = Field(None, description="accept this issuer's bearer tokens")
     session_ttl_s: float = Field(
         8 * 3600, gt=0, description="an operator's login session lasts this long")
+    failed_login_delay_s: float = Field(
+        0.5, ge=0, le=10, description="a refused login is answered after this delay")
+    credential_cache_s: float = Field(
+        2.0, ge=0, le=60, description="a verified API key or session is trusted this long "
+        "before the database is asked again (0: every request)")
+    token_ttl_s: float = Field(
+        3600, gt=0, le=86400, description="an OAuth2 client-credentials access token "
+        "lasts this long")
 
 
 class SyslogSettings(_Model):

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hub.auth.model import PeerCertificate
 from hub.blobs import BlobStore, sha256_hex
 from hub.bloom import Bloom
 from hub.broker.base import Broker, OutboundMessage, transactional
@@ -32,6 +33,7 @@ from hub.hl7.er7 import Message, parse
 from hub.journal import Journal, MessageRecord, new_message_id, routed_status
 from hub.metrics import Metrics
 from hub.routing.engine import RoutingEngine, decision_detail
+from hub.source_binding import CertificateBindings, named_by_header
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +128,24 @@ def sender_key(message: Message) -> str:
 
 
 class SourceResolver:
-    """Maps a message to the configured source whose MSH-3/MSH-4 match."""
+    """Maps a message to its configured source: by the client certificate of its
+    connection when a source is bound to it, else by MSH-3/MSH-4."""
 
     def __init__(self, sources: Sequence[SourceSettings]) -> None:
-        self._sources = list(sources)
+        self._sources = [s for s in sources if named_by_header(s)]
+        self._bindings = CertificateBindings(sources)
+
+    def resolve_connection(
+        self, message: Message, certificate: PeerCertificate | None
+    ) -> tuple[SourceSettings | None, ParseError | None]:
+        """The source of a message received on a connection, and its refusal if any
+        (:class:`~hub.source_binding.CertificateBindings`)."""
+        if not self._bindings.active:
+            return self.resolve(message), None
+        return self._bindings.check(message, self.resolve, certificate)
 
     def resolve(self, message: Message) -> SourceSettings | None:
-        """The first matching source, or None."""
+        """The first source whose MSH-3/MSH-4 match, or None."""
         if not self._sources:
             return None
         app = message.first("MSH-3.1")
@@ -200,13 +213,19 @@ class Intake:
                 pass
 
     async def receive_hl7(
-        self, payload: bytes, peer: str, listener: str = "mllp", *, replay_of: str | None = None
+        self, payload: bytes, peer: str, listener: str = "mllp", *,
+        replay_of: str | None = None, certificate: PeerCertificate | None = None,
     ) -> bytes | None:
-        """Store one HL7 v2 message and return the ACK to send (None: send nothing)."""
+        """Store one HL7 v2 message and return the ACK to send (None: send nothing).
+
+        ``certificate`` is the verified client certificate of the connection
+        (None over plain TCP): a source bound to it is the message's source,
+        and a message misusing a binding is journaled rejected and answered AR.
+        """
         now = time.time()
         arrival = Arrival(payload, peer, listener, now,
                           asyncio.get_running_loop().create_future(), replay_of=replay_of)
-        self._classify(arrival)
+        self._classify(arrival, connection=True, certificate=certificate)
         self._queue.put_nowait(arrival)
         return await arrival.future
 
@@ -256,14 +275,23 @@ class Intake:
         ack = await arrival.future
         return ack or b""
 
-    def _classify(self, arrival: Arrival) -> None:
+    def _classify(self, arrival: Arrival, *, connection: bool = False,
+                  certificate: PeerCertificate | None = None) -> None:
+        """Parse and find the source; a network arrival is checked against the bindings
+        (a replay or the hub's own message has no connection to check)."""
         try:
             arrival.message = parse(arrival.payload)
         except ParseError as exc:
             arrival.error = exc
             return
-        source = self._sources.resolve(arrival.message)
+        if connection:
+            source, refusal = self._sources.resolve_connection(arrival.message, certificate)
+        else:
+            source, refusal = self._sources.resolve(arrival.message), None
         arrival.source = source.name if source else "default"
+        if refusal is not None:
+            arrival.error = refusal
+            return
         if source is not None and source.strict:
             from hub.hl7.strict import validate_strict
 

@@ -38,6 +38,8 @@ from connectors.mllp.framing import (
     Oversize,
     Reject,
 )
+from connectors.mllp.tls import peer_certificate
+from hub.auth.model import PeerCertificate
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +48,16 @@ _CLOSE_TIMEOUT_S = 5.0
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
-    """Who sent a frame: remote address, transport and the listener it came through."""
+    """Who sent a frame: remote address, transport, the listener it came through and,
+    over mutual TLS, the client certificate the handshake verified (read once per
+    connection)."""
 
     host: str
     port: int
     tls: bool
     connection_id: int
     listener: str
+    certificate: PeerCertificate | None = None
 
 
 class FrameHandler(Protocol):
@@ -306,12 +311,14 @@ class MLLPServer:
 
     def _peer_info(self, writer: asyncio.StreamWriter) -> PeerInfo:
         peername = writer.get_extra_info("peername") or ("", 0)
+        tls = writer.get_extra_info("ssl_object")
         return PeerInfo(
             host=str(peername[0]),
             port=int(peername[1]),
-            tls=writer.get_extra_info("sslcontext") is not None,
+            tls=tls is not None,
             connection_id=next(self._ids),
             listener=self.name,
+            certificate=peer_certificate(tls),
         )
 
     def note_buffered(self, size: int) -> None:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from connectors.mllp.framing import Garbage, Oversize, Truncated
 from connectors.mllp.server import PeerInfo
+from hub.auth.model import PeerCertificate
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,12 @@ log = logging.getLogger(__name__)
 class Hl7Intake(Protocol):
     """What the source needs from the hub's intake."""
 
-    async def receive_hl7(self, payload: bytes, peer: str, listener: str = ...) -> bytes | None:
-        """Store the message; return the ACK."""
+    async def receive_hl7(
+        self, payload: bytes, peer: str, listener: str = ..., *,
+        certificate: PeerCertificate | None = ...,
+    ) -> bytes | None:
+        """Store the message; return the ACK. ``certificate``: the connection's verified
+        client certificate, which decides the source when one is bound to it."""
         ...
 
     async def reject_frame(self, prefix: bytes, size: int, peer: str, reason: str) -> bytes:
@@ -38,9 +43,10 @@ class MllpSource:
         self.truncated_frames = 0
 
     async def on_frame(self, payload: bytes, peer: PeerInfo) -> bytes | None:
-        """Hand a complete frame to the intake."""
+        """Hand a complete frame, with the connection's client certificate, to the intake."""
         where = f"{peer.host}:{peer.port}"
-        return await self._intake.receive_hl7(payload, where, peer.listener)
+        return await self._intake.receive_hl7(payload, where, peer.listener,
+                                              certificate=peer.certificate)
 
     async def on_reject(
         self, event: Oversize | Truncated | Garbage, peer: PeerInfo
