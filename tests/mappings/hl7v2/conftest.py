@@ -1,4 +1,4 @@
-"""Helpers for the HL7 v2 mapping tests: fixture files, golden JSON, the published samples."""
+"""Helpers for the HL7 v2 mapping tests: fixture files, golden JSON, published and own samples."""
 
 from __future__ import annotations
 
@@ -21,6 +21,25 @@ DATA = Path(__file__).parents[2] / "data" / "hl7v2-mappings"
 SAMPLES = Path(__file__).parents[3] / ".." / "shared" / "samples" / "hl7v2"
 REGENERATE = "HUB_REGENERATE_GOLDENS"
 SKIP_SAMPLES = "../shared/samples absent: published-sample cases skipped"
+HL7_DATA = Path(__file__).parents[2] / "data" / "hl7"
+ZAM_DATA = DATA / "zam"
+OWN_SAMPLES = (
+    "pam_fr_adt_a01.er7",
+    "pam_fr_adt_a01_dmp_consent.er7",
+    "pam_fr_adt_a03.er7",
+    "pam_fr_adt_a40.er7",
+    "cisis_oru_r01_n3.er7",
+    "cisis_oru_r01_replacement.er7",
+    "cisis_oru_r01_deletion.er7",
+    "cisis_oru_r01_v12.er7",
+    "cisis_mdm_t02.er7",
+    "cisis_mdm_t10.er7",
+    "cisis_mdm_t04.er7",
+    "cisis_lps_mdm_t02.er7",
+    "ack_aa_r01_v25.er7",
+    "ack_aa_t02_v26.er7",
+)
+"""Fixtures of tests/data/hl7 in the shapes of the published samples whose CDA is complete."""
 
 
 def jsonable(value: Any) -> Any:
@@ -84,8 +103,16 @@ def sample_files() -> list[Path]:
     return found
 
 
+def own_sample_files() -> list[Path]:
+    """The project's fixtures in the published shapes, then the expected ZAM messages."""
+    return [HL7_DATA / name for name in OWN_SAMPLES] + sorted(ZAM_DATA.glob("*.er7"))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``sample`` runs once per published sample, or is skipped when the folder is absent."""
+    """``sample`` per published sample (skipped when absent), ``own_sample`` per own fixture."""
+    if "own_sample" in metafunc.fixturenames:
+        own = own_sample_files()
+        metafunc.parametrize("own_sample", own, ids=[path.name for path in own])
     if "sample" in metafunc.fixturenames:
         if not SAMPLES.is_dir():
             params = [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_SAMPLES), id="absent")]
