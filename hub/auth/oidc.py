@@ -303,7 +303,7 @@ def principal_of(claims: Mapping[str, Any], settings: OidcSettings, address: str
 
 def client_tls(tls: TlsSettings | None) -> ssl.SSLContext | bool:
     """What httpx verifies the issuer with: the system's trust store, or ``tls.cafile``
-    (TLS 1.2 or later; ``verify: false`` only for tests, ``hub config check`` warns)."""
+    (TLS 1.2 or later, RFC 8446/5246; ``verify: false`` is for tests only)."""
     if tls is None:
         return True
     context = ssl.create_default_context(cafile=tls.cafile)

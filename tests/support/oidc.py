@@ -8,7 +8,9 @@ what a relying party reads from Keycloak or Pro Santé Connect:
   the *published* keys, public parts only.
 
 It runs uvicorn in a thread with its own event loop, as a separate server
-would, so a hub in the test's loop fetches from it over a socket.
+would, so a hub in the test's loop fetches from it over a socket; given a
+certificate and key (:func:`tests.support.certs.make_certificate`) it
+serves HTTPS.
 Keys are made with joserfc (RSA 2048 and EC P-256 to start with); a key can
 be made and kept unpublished (a forger's), published later (rotation) or
 withdrawn. ``jwks_down`` makes the JWKS answer 503; ``requests`` counts
@@ -29,6 +31,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -58,7 +61,8 @@ def b64url_json(value: Any) -> str:
 class OidcIssuer:
     """A running OpenID Connect issuer (module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        self.tls = tls
         self.keys: dict[str, Key] = {}
         self.published: set[str] = set()
         self.jwks_down = False
@@ -66,7 +70,7 @@ class OidcIssuer:
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.issuer = self.base + REALM_PATH
         self.jwks_uri = self.issuer + CERTS_PATH
         self.make_key("rsa-1", "RSA")
@@ -110,10 +114,12 @@ class OidcIssuer:
 
     def mint(self, kid: str = "rsa-1", alg: str | None = None,
              header: dict[str, Any] | None = None, **claims: Any) -> str:
-        """A token signed by key ``kid`` (RS256 for RSA, ES256 for EC unless ``alg``)."""
+        """A token signed by key ``kid`` (RS256 for RSA, ES256 for EC unless ``alg``);
+        ``header`` adds or replaces header parameters, ``None`` drops one."""
         key = self.keys[kid]
         chosen = alg or ("RS256" if key.key_type == "RSA" else "ES256")
         headers = {"alg": chosen, "kid": kid, "typ": "JWT", **(header or {})}
+        headers = {name: value for name, value in headers.items() if value is not None}
         return jwt.encode(headers, self.claims(**claims), key, algorithms=[chosen])
 
     def app(self) -> Starlette:
@@ -141,8 +147,11 @@ class OidcIssuer:
 
     def start(self) -> OidcIssuer:
         """Serve in a thread; return once connections are accepted."""
+        certificate = {"ssl_certfile": str(self.tls[0]), "ssl_keyfile": str(self.tls[1])
+                       } if self.tls else {}
         config = uvicorn.Config(self.app(), log_level="warning", log_config=None,
-                                access_log=False, lifespan="off", loop="asyncio")
+                                access_log=False, lifespan="off", loop="asyncio",
+                                **certificate)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._sock]}, daemon=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from hub.auth.model import ActsAs, AuthenticationError, Principal, Role
 from hub.auth.oidc import OidcVerifier
 from hub.config import OidcSettings
 from tests.hub.conftest import free_port
+from tests.support.certs import make_certificate
 from tests.support.oidc import AUDIENCE, OidcIssuer, hmac_signed, tampered, unsigned
 
 ROLE_MAP = {"medecin": ["document-reader"], "hub-operator": ["operator"]}
@@ -190,6 +192,15 @@ async def test_tokens_that_do_not_verify_are_refused(
     assert reason in str(await refusal(verifier, make(issuer)))
 
 
+async def test_a_token_without_kid_needs_a_single_fitting_key(
+        issuer: OidcIssuer, make_verifier: VerifierFactory) -> None:
+    verifier = make_verifier()
+    assert (await verifier.verify(issuer.mint("ec-1", header={"kid": None}), ADDRESS)).name
+    issuer.make_key("rsa-2")
+    later = make_verifier()  # reads a JWKS with two RSA keys
+    await refusal(later, issuer.mint("rsa-1", header={"kid": None}))
+
+
 async def test_an_unknown_kid_fetches_the_jwks_once_then_is_refused(
         issuer: OidcIssuer, make_verifier: VerifierFactory) -> None:
     verifier = make_verifier(jwks_uri=issuer.jwks_uri)
@@ -269,3 +280,19 @@ async def test_concurrent_first_requests_fetch_the_jwks_once(
 def test_a_role_map_naming_no_hub_role_is_a_settings_error(issuer: OidcIssuer) -> None:
     with pytest.raises(ValueError, match=r"role_map\['medecin'\]: \['reader'\]"):
         settings_for(issuer, role_map={"medecin": ["reader"]})
+
+
+async def test_an_https_issuer_is_trusted_through_its_ca_only(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    with OidcIssuer(tls=(cert, key)) as secure:
+        trusting = OidcVerifier(settings_for(secure, tls={"cafile": str(cert)}))
+        default = OidcVerifier(settings_for(secure))
+        try:
+            principal = await trusting.verify(secure.mint(), ADDRESS)
+            error = await refusal(default, secure.mint())
+        finally:
+            await trusting.aclose()
+            await default.aclose()
+    assert principal.id.startswith("oidc:https://127.0.0.1:")
+    assert "ConnectError" in str(error)  # the certificate does not verify: nothing accepted
+    assert secure.requests == {"discovery": 1, "jwks": 1}
